@@ -7,6 +7,10 @@
 #include "rt/run.hpp"
 #include "rt/task.hpp"
 
+// Never write co_await inside a Catch2 assertion macro: the macros mention
+// their argument more than once (in unevaluated contexts), and GCC 12 then
+// evaluates the co_await twice. Await into a variable, then assert on it.
+
 namespace calgate::test {
 
 template <class F>
