@@ -42,7 +42,7 @@ tcp_stream::tcp_stream() : b_(new block) {
 
 tcp_stream::~tcp_stream() {
   close();
-  b_->owner = nullptr;
+  if (b_) b_->owner = nullptr;  // the close callback has not run yet
 }
 
 bool tcp_stream::is_open() const noexcept { return !closed_; }
@@ -51,8 +51,11 @@ void tcp_stream::close() noexcept {
   if (closed_) return;
   closed_ = true;
   reading_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&b_->tcp),
-           [](uv_handle_t* h) { delete static_cast<block*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&b_->tcp), [](uv_handle_t* h) {
+    auto* b = static_cast<block*>(h->data);
+    if (b->owner) b->owner->b_ = nullptr;
+    delete b;
+  });
   // An in-flight write completes from libuv with ECANCELED; queued ones can
   // never start. The reader is woken last.
   if (!writing()) fail_queued_writes(make_error_code(rt::errc::closed));
@@ -379,22 +382,23 @@ tcp_listener::tcp_listener() : b_(new block) {
   b_->tcp.data = b_;
 }
 
-tcp_listener::~tcp_listener() {
-  close();
-  b_->owner = nullptr;
-}
+tcp_listener::~tcp_listener() { close(); }
 
-bool tcp_listener::is_open() const noexcept { return b_->owner && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&b_->tcp)); }
+bool tcp_listener::is_open() const noexcept { return !closed_; }
 
 void tcp_listener::close() noexcept {
-  auto* h = reinterpret_cast<uv_handle_t*>(&b_->tcp);
-  if (uv_is_closing(h)) return;
-  uv_close(h, [](uv_handle_t* hh) { delete static_cast<block*>(hh->data); });
+  if (closed_) return;
+  port_ = port();
+  closed_ = true;
+  b_->owner = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&b_->tcp), [](uv_handle_t* hh) { delete static_cast<block*>(hh->data); });
+  b_ = nullptr;
   pending_ = false;
   if (accept_awaiter* w = std::exchange(waiter_, nullptr)) w->wake();
 }
 
 std::error_code tcp_listener::listen(const std::string& host, std::uint16_t port, int backlog) {
+  if (closed_) return make_error_code(rt::errc::closed);
   address a;
   if (!parse_literal(host, port, a)) return make_error_code(rt::errc::bad_input);
   int rc = uv_tcp_bind(&b_->tcp, reinterpret_cast<const sockaddr*>(&a.storage), 0);
@@ -407,6 +411,7 @@ std::error_code tcp_listener::listen(const std::string& host, std::uint16_t port
 }
 
 std::uint16_t tcp_listener::port() const noexcept {
+  if (closed_) return port_;
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getsockname(&b_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;

@@ -84,6 +84,8 @@ class tcp_listener {
   rt::result<std::unique_ptr<tcp_stream>> take();
 
   block* b_;
+  bool closed_ = false;
+  std::uint16_t port_ = 0;  // remembered at close
   bool pending_ = false;  // the kernel has a connection waiting for uv_accept
   std::error_code error_;
   accept_awaiter* waiter_ = nullptr;

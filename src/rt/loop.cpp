@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 
@@ -22,6 +23,8 @@ void loop::uv_loop_deleter::operator()(uv_loop_t* l) const noexcept { delete l; 
 
 loop::loop() : raw_(new uv_loop_t), in_(std::make_unique<internals>()) {
   if (tl_current) throw std::logic_error("a calgate loop already exists on this thread");
+  // A peer that closes while we write must give EPIPE, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   if (int rc = uv_loop_init(raw_.get()); rc != 0) throw error(uv_error(rc), "uv_loop_init");
   raw_->data = this;
   uv_idle_init(raw_.get(), &in_->ready_idle);

@@ -1,0 +1,270 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "net/http/parser.hpp"
+
+using namespace calgate::net::http;
+
+namespace {
+
+struct parsed {
+  parse_status st;
+  std::size_t consumed;
+  int error;
+  std::string why;
+};
+
+parsed parse_request(request_parser& p, std::string_view in) {
+  std::size_t consumed = 0;
+  parse_status st = p.feed(in, consumed);
+  return {st, consumed, p.error_status(), std::string(p.error_message())};
+}
+
+parsed parse_one(std::string_view in, parser_limits l = {}) {
+  request_parser p(l);
+  return parse_request(p, in);
+}
+
+}  // namespace
+
+TEST_CASE("parser: a simple GET", "[http][parser]") {
+  request_parser p({});
+  std::string in = "GET /healthz?x=1&y=a%20b HTTP/1.1\r\nHost: example\r\nX-Thing:  padded  \r\n\r\n";
+  auto r = parse_request(p, in);
+  REQUIRE(r.st == parse_status::complete);
+  REQUIRE(r.consumed == in.size());
+  REQUIRE(p.message().method == "GET");
+  REQUIRE(p.message().path == "/healthz");
+  REQUIRE(p.message().query == "x=1&y=a%20b");
+  REQUIRE(p.message().query_param("y") == std::optional<std::string>("a b"));
+  REQUIRE(p.message().headers.get("x-thing") == std::optional<std::string_view>("padded"));
+  REQUIRE(p.keep_alive());
+}
+
+TEST_CASE("parser: pipelined requests are split exactly", "[http][parser]") {
+  request_parser p({});
+  std::string a = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+  std::string b = "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  std::string in = a + b;
+  auto r1 = parse_request(p, in);
+  REQUIRE(r1.st == parse_status::complete);
+  REQUIRE(r1.consumed == a.size());
+  REQUIRE(p.message().body == "hello");
+  p.next();
+  auto r2 = parse_request(p, std::string_view(in).substr(r1.consumed));
+  REQUIRE(r2.st == parse_status::complete);
+  REQUIRE(r2.consumed == b.size());
+  REQUIRE(p.message().path == "/b");
+  REQUIRE_FALSE(p.keep_alive());
+}
+
+TEST_CASE("parser: byte-at-a-time input parses the same", "[http][parser]") {
+  request_parser p({});
+  std::string in =
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  parse_status st = parse_status::need_more;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    std::size_t c = 0;
+    st = p.feed(std::string_view(in).substr(i, 1), c);
+    REQUIRE(c == 1);
+    if (i + 1 < in.size()) REQUIRE(st == parse_status::need_more);
+  }
+  REQUIRE(st == parse_status::complete);
+  REQUIRE(p.message().body == "hello world");
+}
+
+TEST_CASE("parser: smuggling inputs are rejected with 400", "[http][parser][security]") {
+  SECTION("CR not followed by LF (CVE-2023-30589)") {
+    auto r = parse_one("GET / HTTP/1.1\r\nHost: h\r\nx:\rTransfer-Encoding: chunked\r\n\r\n");
+    REQUIRE(r.st == parse_status::error);
+    REQUIRE(r.error == 400);
+    REQUIRE_THAT(r.why, Catch::Contains("CR not followed by LF"));
+  }
+  SECTION("obs-fold continuation line") {
+    auto r = parse_one("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n");
+    REQUIRE(r.error == 400);
+    REQUIRE_THAT(r.why, Catch::Contains("folding"));
+  }
+  SECTION("a header line starting with a tab") {
+    auto r = parse_one("GET / HTTP/1.1\r\nHost: h\r\n\tTransfer-Encoding: chunked\r\n\r\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("bare LF line endings") {
+    auto r = parse_one("GET / HTTP/1.1\nHost: h\n\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("Content-Length together with Transfer-Encoding") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    REQUIRE(r.st == parse_status::error);
+    REQUIRE(r.error == 400);
+  }
+  SECTION("conflicting Content-Length values") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("repeated identical Content-Length values") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("Content-Length list") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("Transfer-Encoding not ending in chunked") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("trailer fields after a chunked body") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Late: 1\r\n\r\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("bad chunk size") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("missing Host in HTTP/1.1") {
+    auto r = parse_one("GET / HTTP/1.1\r\n\r\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("two Host fields") {
+    auto r = parse_one("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    REQUIRE(r.error == 400);
+  }
+  SECTION("absolute-form target") {
+    auto r = parse_one("GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    REQUIRE(r.error == 400);
+  }
+}
+
+TEST_CASE("parser: limits map to 431, 414 and 413", "[http][parser][limits]") {
+  parser_limits l;
+  l.max_header_bytes = 200;
+  l.max_headers = 5;
+  l.max_uri_bytes = 50;
+  l.max_body_bytes = 10;
+  SECTION("header bytes") {
+    auto r = parse_one("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(300, 'a') + "\r\n\r\n", l);
+    REQUIRE(r.error == 431);
+  }
+  SECTION("header count") {
+    std::string in = "GET / HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 6; ++i) in += "X" + std::to_string(i) + ": v\r\n";
+    auto r = parse_one(in + "\r\n", l);
+    REQUIRE(r.error == 431);
+  }
+  SECTION("URI length") {
+    auto r = parse_one("GET /" + std::string(60, 'u') + " HTTP/1.1\r\nHost: h\r\n\r\n", l);
+    REQUIRE(r.error == 414);
+  }
+  SECTION("declared body too large") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", l);
+    REQUIRE(r.error == 413);
+  }
+  SECTION("chunked body growing too large") {
+    auto r = parse_one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n", l);
+    REQUIRE(r.error == 413);
+  }
+  SECTION("within limits") {
+    auto r = parse_one("POST /ok HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", l);
+    REQUIRE(r.st == parse_status::complete);
+  }
+}
+
+TEST_CASE("parser: HTTP/1.0, Expect and EOF handling", "[http][parser]") {
+  SECTION("HTTP/1.0 without Host, not kept alive") {
+    request_parser p({});
+    auto r = parse_request(p, "GET / HTTP/1.0\r\n\r\n");
+    REQUIRE(r.st == parse_status::complete);
+    REQUIRE_FALSE(p.keep_alive());
+  }
+  SECTION("HTTP/1.0 keep-alive") {
+    request_parser p({});
+    auto r = parse_request(p, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    REQUIRE(r.st == parse_status::complete);
+    REQUIRE(p.keep_alive());
+  }
+  SECTION("Expect: 100-continue is visible once the headers are in") {
+    request_parser p({});
+    auto r = parse_request(p, "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    REQUIRE(r.st == parse_status::need_more);
+    REQUIRE(p.headers_complete());
+    REQUIRE(p.expects_continue());
+  }
+  SECTION("unknown expectations get 417") {
+    auto r = parse_one("PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: teapot\r\n\r\n");
+    REQUIRE(r.error == 417);
+  }
+  SECTION("EOF mid-body is an error") {
+    request_parser p({});
+    auto r = parse_request(p, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+    REQUIRE(r.st == parse_status::need_more);
+    REQUIRE(p.finish() == parse_status::error);
+  }
+  SECTION("garbage is a 400 or 501, never a crash") {
+    for (std::string in : {std::string("\x16\x03\x01\x02\x00", 5), std::string("FOO\r\n\r\n"),
+                           std::string("GET / HTTP/9.9\r\n\r\n"), std::string(1000, '\0')}) {
+      auto r = parse_one(in);
+      REQUIRE(r.st == parse_status::error);
+      REQUIRE(r.error >= 400);
+    }
+  }
+}
+
+TEST_CASE("response parser: framing variants", "[http][parser][client]") {
+  parser_limits l;
+  SECTION("content-length") {
+    response_parser p(l);
+    p.start("GET");
+    std::size_t c = 0;
+    std::string in = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiEXTRA";
+    REQUIRE(p.feed(in, c) == parse_status::complete);
+    REQUIRE(c == in.size() - 5);
+    REQUIRE(p.body() == "hi");
+    REQUIRE(p.keep_alive());
+  }
+  SECTION("chunked with a trailer") {
+    response_parser p(l);
+    p.start("GET");
+    std::size_t c = 0;
+    REQUIRE(p.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", c) ==
+            parse_status::complete);
+    REQUIRE(p.body() == "abc");
+    REQUIRE_FALSE(p.headers().has("X-T"));
+  }
+  SECTION("close-delimited") {
+    response_parser p(l);
+    p.start("GET");
+    std::size_t c = 0;
+    REQUIRE(p.feed("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", c) == parse_status::need_more);
+    REQUIRE(p.finish() == parse_status::complete);
+    REQUIRE(p.body() == "until the end");
+    REQUIRE_FALSE(p.keep_alive());
+  }
+  SECTION("HEAD ignores Content-Length") {
+    response_parser p(l);
+    p.start("HEAD");
+    std::size_t c = 0;
+    std::string in = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n";
+    REQUIRE(p.feed(in, c) == parse_status::complete);
+    REQUIRE(c == in.size());
+    REQUIRE(p.body().empty());
+  }
+  SECTION("interim 100 Continue is skipped") {
+    response_parser p(l);
+    p.start("POST");
+    std::size_t c = 0;
+    REQUIRE(p.feed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", c) ==
+            parse_status::complete);
+    REQUIRE(p.status() == 201);
+  }
+  SECTION("body over the limit") {
+    parser_limits small;
+    small.max_body_bytes = 4;
+    response_parser p(small);
+    p.start("GET");
+    std::size_t c = 0;
+    REQUIRE(p.feed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n12345", c) == parse_status::error);
+    REQUIRE(p.body_too_large());
+  }
+}
