@@ -1,0 +1,109 @@
+#pragma once
+// calgate's typed configuration, loaded from one TOML file.
+//
+// Every key, its default and its meaning are documented in docs/configuration.md and shown
+// in conf/calgate.example.toml. The defaults live here, in the member initializers; the
+// keys, value forms and limits live next to the loader (config.cpp), one line per key.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/values.hpp"
+#include "rt/log.hpp"
+
+namespace calgate::config {
+
+// endpoint {host, port} is declared in config/values.hpp.
+
+// [server.tls]: present => the listener serves HTTPS.
+struct server_tls {
+  std::string cert_file;   // PEM certificate (leaf first); required
+  std::string key_file;    // PEM private key; required
+  std::string chain_file;  // PEM intermediates; empty = none beyond cert_file
+  std::string min_version = "1.2";
+  std::vector<std::string> alpn{"http/1.1"};
+  bool operator==(const server_tls&) const = default;
+};
+
+// [server]: the inbound HTTP listener.
+struct server {
+  endpoint listen{"127.0.0.1", 8080};
+  std::uint32_t max_connections = 10000;
+  std::uint32_t backlog = 1024;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds write_timeout{30000};
+  std::chrono::milliseconds request_timeout{60000};  // the handler's deadline
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::uint64_t max_header_bytes = 16384;
+  std::uint32_t max_headers = 100;
+  std::uint64_t max_uri_bytes = 8192;
+  std::uint64_t max_body_bytes = 1 << 20;
+  std::optional<server_tls> tls;     // present => serve HTTPS on `listen`
+  bool operator==(const server&) const = default;
+};
+
+// [log]
+struct log {
+  calgate::log::level level = calgate::log::level::info;
+  calgate::log::format format = calgate::log::format::logfmt;
+  bool access = true;  // one line per request
+  bool operator==(const log&) const = default;
+};
+
+std::string default_user_agent();  // "calgate/<version>"
+
+// [http_client]: outbound HTTP(S) to Exchange, Graph and Google.
+struct http_client {
+  std::uint32_t max_per_origin = 32;
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds tls_timeout{5000};
+  std::chrono::milliseconds response_header_timeout{30000};
+  std::chrono::milliseconds total_timeout{60000};
+  std::uint64_t max_response_bytes = 16 << 20;
+  std::uint64_t max_header_bytes = 65536;
+  std::string ca_file;  // empty = system trust store
+  std::string proxy;    // "" or "http://[user:password@]host:port" (HTTP CONNECT proxy)
+  std::string user_agent = default_user_agent();
+  bool operator==(const http_client&) const = default;
+};
+
+// The whole file. Member names repeat their type names, hence the qualified types.
+struct root {
+  config::server server;
+  config::log log;
+  config::http_client http_client;
+  std::string source;  // the file it was loaded from (for messages)
+  bool operator==(const root&) const = default;
+};
+
+// `config` is set exactly when `errors` is empty. Each error is one printable line:
+//   "calgate.toml:12:1: server.max_connections: must be between 1 and 1000000 (got 0)"
+// sorted by position in the file.
+struct load_result {
+  std::optional<root> config;
+  std::vector<std::string> errors;
+  explicit operator bool() const noexcept { return config.has_value(); }
+};
+
+// Reads and validates the file. A missing or unreadable file is one error.
+load_result load_file(const std::string& path);
+// Same, for text already in memory; `source_name` is used in messages and as root::source.
+load_result load_string(std::string_view toml, std::string_view source_name);
+// Same, with environment lookups for ${VAR} going through `env` (tests, check-config).
+load_result load_string(std::string_view toml, std::string_view source_name,
+                        const env_lookup& env);
+
+// The effective configuration as TOML, every key present, secrets masked (for check-config).
+// Without secrets to mask, loading the text gives back `cfg` (except `source`).
+std::string render(const root& cfg);
+
+// Every key the loader accepts, dotted ("server.listen", "server.tls.cert_file", ...).
+std::vector<std::string> known_keys();
+
+}  // namespace calgate::config
