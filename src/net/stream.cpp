@@ -93,6 +93,7 @@ void stream::write_done(std::error_code ec) {
       start_write(*n);
     }
   }
+  if (!write_head_ && drain_waiter_) rt::loop::current().schedule(std::exchange(drain_waiter_, {}));
   if (w) w->done(w, ec);
 }
 

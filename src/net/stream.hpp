@@ -118,6 +118,15 @@ class stream {
   bool writing() const noexcept { return write_head_ != nullptr; }
   bool above_high_water() const noexcept { return in_.size() - in_off_ >= high_water_; }
   bool reader_waiting() const noexcept { return reader_ != nullptr; }
+  // co_await writes_drained(): resumes (on a later loop turn) once no write is queued
+  // or in flight. For shutdown(), which must not cut off queued writes.
+  struct queue_drain_awaiter {
+    stream* s;
+    bool await_ready() const noexcept { return !s->writing(); }
+    void await_suspend(std::coroutine_handle<> h) noexcept { s->drain_waiter_ = h; }
+    void await_resume() const noexcept {}
+  };
+  queue_drain_awaiter writes_drained() noexcept { return queue_drain_awaiter{this}; }
 
  private:
   friend class read_awaiter;
@@ -136,6 +145,7 @@ class stream {
   write_req* queue_head_ = nullptr;   // waiting
   write_req* queue_tail_ = nullptr;
   std::size_t queued_bytes_ = 0;
+  std::coroutine_handle<> drain_waiter_;
 };
 
 class stream::read_awaiter {

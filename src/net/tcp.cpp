@@ -56,9 +56,9 @@ void tcp_stream::close() noexcept {
     if (b->owner) b->owner->b_ = nullptr;
     delete b;
   });
-  // An in-flight write completes from libuv with ECANCELED; queued ones can
-  // never start. The reader is woken last.
-  if (!writing()) fail_queued_writes(make_error_code(rt::errc::closed));
+  // An in-flight write completes from libuv with ECANCELED and fails the ones
+  // queued behind it (a queue is never without a write in flight). Waking the
+  // reader is the last thing done here.
   deliver_end(make_error_code(rt::errc::closed));
 }
 
@@ -191,6 +191,9 @@ struct shutdown_awaiter {
 }  // namespace
 
 rt::task<std::error_code> tcp_stream::shutdown() {
+  // Writes still in our own queue go out first; uv_shutdown only waits for
+  // the ones libuv already has.
+  co_await writes_drained();
   if (closed_) co_return make_error_code(rt::errc::closed);
   // uv_shutdown waits for queued writes, then sends FIN. It completes with
   // ECANCELED if the handle is closed meanwhile, so it always resumes us.

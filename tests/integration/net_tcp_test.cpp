@@ -16,8 +16,11 @@ namespace {
 
 rt::task<void> echo_once(std::unique_ptr<net::tcp_stream> s) {
   for (;;) {
-    auto ec = co_await s->read();
-    if (ec) break;
+    // Bytes may have arrived while the last echo was being written.
+    if (s->data().empty()) {
+      auto ec = co_await s->read();
+      if (ec) break;
+    }
     std::string chunk(s->data());
     s->consume(chunk.size());
     if (auto wec = co_await s->write(chunk)) break;

@@ -86,3 +86,21 @@ rt::task<parsed_response> read_response(net::stream& s, std::string method, std:
 }
 
 }  // namespace calgate::test
+
+#include "support/http_fixture.hpp"
+
+namespace calgate::test {
+
+rt::task<std::string> read_request_head(net::stream& s) {
+  for (;;) {
+    std::size_t end = s.data().find("\r\n\r\n");
+    if (end != std::string_view::npos) {
+      std::string head(s.data().substr(0, end + 4));
+      s.consume(end + 4);
+      co_return head;
+    }
+    if (auto ec = co_await s.read()) co_return std::string();
+  }
+}
+
+}  // namespace calgate::test

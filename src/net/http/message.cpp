@@ -56,6 +56,21 @@ bool headers::has_token(std::string_view name, std::string_view token) const noe
   return false;
 }
 
+void request::clear() noexcept {
+  method.clear();
+  target.clear();
+  path.clear();
+  query.clear();
+  version_minor = 1;
+  headers.clear();
+  body.clear();
+  request_id.clear();
+  peer.clear();
+  keep_alive = true;
+  params.clear();
+  route = {};
+}
+
 std::string_view request::param(std::string_view name) const noexcept {
   for (const auto& [k, v] : params)
     if (k == name) return v;
@@ -212,6 +227,26 @@ std::string_view http_date() {
   return buf;
 }
 
+namespace {
+
+bool is_framing_field(std::string_view n) noexcept {
+  switch (n.size()) {
+    case 4: return iequals(n, "Date");
+    case 10: return iequals(n, "Connection");
+    case 14: return iequals(n, "Content-Length");
+    case 17: return iequals(n, "Transfer-Encoding");
+    default: return false;
+  }
+}
+
+bool safe_field(std::string_view v, bool is_name) noexcept {
+  for (char c : v)
+    if (c == '\r' || c == '\n' || (is_name && c == ':')) return false;
+  return true;
+}
+
+}  // namespace
+
 void serialize_head(const response& r, std::string& out, bool keep_alive, std::string_view request_id,
                     std::uint64_t content_length, bool with_content_length) {
   char num[24];
@@ -225,10 +260,7 @@ void serialize_head(const response& r, std::string& out, bool keep_alive, std::s
   out += "\r\n";
   for (const header& h : r.headers) {
     // Framing headers are ours; a CR or LF in a field would split the response.
-    if (iequals(h.name, "Content-Length") || iequals(h.name, "Connection") || iequals(h.name, "Date") ||
-        iequals(h.name, "Transfer-Encoding") || h.name.find_first_of("\r\n:") != std::string::npos ||
-        h.value.find_first_of("\r\n") != std::string::npos)
-      continue;
+    if (is_framing_field(h.name) || !safe_field(h.name, true) || !safe_field(h.value, false)) continue;
     out += h.name;
     out += ": ";
     out += h.value;

@@ -53,8 +53,10 @@ struct request {
   bool keep_alive = true;
   // Filled by the router from {name} segments of the matched pattern.
   std::vector<std::pair<std::string, std::string>> params;
-  std::string route;  // the matched pattern, for logs and metrics
+  std::string_view route;  // the matched pattern (owned by the router), for logs and metrics
 
+  // Empties every field but keeps allocated capacity (reused per connection).
+  void clear() noexcept;
   std::string_view param(std::string_view name) const noexcept;
   // First value of a query parameter, percent-decoded ('+' as space).
   std::optional<std::string> query_param(std::string_view name) const;

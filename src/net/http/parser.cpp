@@ -24,7 +24,7 @@ class parser_core {
     value_.clear();
     error_status_ = 0;
     error_.clear();
-    req_ = request{};
+    req_.clear();
     status_ = 0;
     resp_headers_.clear();
     resp_body_.clear();
@@ -302,12 +302,14 @@ response_parser::response_parser(const parser_limits& limits)
 response_parser::~response_parser() = default;
 void response_parser::start(std::string_view request_method) {
   core_->reset_message();
-  core_->head_request_ = request_method == "HEAD";
+  // Neither a HEAD response nor a 2xx answer to CONNECT has a body.
+  core_->head_request_ = request_method == "HEAD" || request_method == "CONNECT";
 }
 parse_status response_parser::feed(std::string_view data, std::size_t& consumed) { return core_->feed(data, consumed); }
 parse_status response_parser::finish() { return core_->finish(); }
 bool response_parser::started() const noexcept { return core_->started_; }
 bool response_parser::headers_complete() const noexcept { return core_->headers_done_; }
+bool response_parser::complete() const noexcept { return core_->complete_; }
 bool response_parser::keep_alive() const noexcept { return core_->keep_alive_; }
 int response_parser::status() const noexcept { return core_->status_; }
 http::headers& response_parser::headers() noexcept { return core_->resp_headers_; }

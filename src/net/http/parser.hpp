@@ -73,6 +73,7 @@ class response_parser {
 
   bool started() const noexcept;
   bool headers_complete() const noexcept;
+  bool complete() const noexcept;
   bool keep_alive() const noexcept;
   int status() const noexcept;
   http::headers& headers() noexcept;

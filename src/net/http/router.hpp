@@ -1,6 +1,7 @@
 #pragma once
 // Method + path routing. Patterns are '/'-separated segments: literals,
 // "{name}" (one segment, captured) and a final "{name...}" (the rest).
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -43,7 +44,7 @@ class router {
   };
   bool path_matches(const route& rt, std::string_view path, std::vector<std::pair<std::string, std::string>>* params) const;
 
-  std::vector<route> routes_;
+  std::deque<route> routes_;  // stable addresses: requests point at their pattern
 };
 
 }  // namespace calgate::net::http

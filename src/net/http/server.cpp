@@ -13,6 +13,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr std::string_view unmatched_route = "unmatched";
+
 bool plain_id(std::string_view v) {
   if (v.empty() || v.size() > 64) return false;
   for (char c : v) {
@@ -37,19 +39,35 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::string make_request_id(const request& r) {
-  if (auto v = r.headers.get("X-Request-Id"); v && plain_id(*v)) return std::string(*v);
-  static std::uint64_t counter = 0;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%08x%08x", static_cast<unsigned>(process_nonce() & 0xffffffffu),
-                static_cast<unsigned>(++counter));
-  return buf;
+void make_request_id(const request& r, std::string& out) {
+  if (auto v = r.headers.get("X-Request-Id"); v && plain_id(*v)) {
+    out.assign(*v);
+    return;
+  }
+  static std::uint32_t counter = 0;
+  static constexpr char hex[] = "0123456789abcdef";
+  char buf[16];
+  std::uint32_t hi = static_cast<std::uint32_t>(process_nonce());
+  std::uint32_t lo = ++counter;
+  for (int i = 7; i >= 0; --i, hi >>= 4) buf[i] = hex[hi & 15];
+  for (int i = 15; i >= 8; --i, lo >>= 4) buf[i] = hex[lo & 15];
+  out.assign(buf, sizeof buf);
 }
 
-// Per-connection state the server can reach (for draining) and a timer that
-// enforces whichever deadline the connection is in.
+std::string make_request_id(const request& r) {
+  std::string out;
+  make_request_id(r, out);
+  return out;
+}
+
+// Per-connection state the server can reach (for draining) and one timer that
+// enforces whichever deadline the connection is in. Phases change several
+// times per request, so the timer is re-armed lazily: a phase only records its
+// deadline, and the timer, when it fires early, re-arms itself for the current
+// one. Most phase changes then cost no timer-heap operation at all.
 struct server::connection {
   enum class phase { waiting, header, body, handler, write, closing };
+  static constexpr std::uint64_t never = ~std::uint64_t{0};
 
   connection(server* s) : srv(s), timer(&on_timer, this) {
     next = srv->first_;
@@ -70,28 +88,59 @@ struct server::connection {
 
   void arm(phase p, milliseconds d) {
     ph = p;
-    timer.start(d);
+    const std::uint64_t now = rt::loop::current().now_ms();
+    due = now + static_cast<std::uint64_t>(d.count());
+    if (!timer.active() || timer_due > due) {
+      timer.start(d);
+      timer_due = due;
+    }
   }
   void disarm(phase p) {
     ph = p;
-    timer.stop();
+    due = never;  // a timer still armed finds nothing due and stays off
   }
   static void on_timer(void* ctx) {
     auto* c = static_cast<connection*>(ctx);
-    if (!c->s) return;
-    if (c->ph == phase::write || c->ph == phase::closing) {
-      if (c->ph == phase::write) c->srv->timeouts_.with({"write"}).inc();
-      c->s->close();  // wakes the pending write or read with `closed`
-    } else {
-      c->s->cancel_read(make_error_code(rt::errc::timed_out));
+    if (c->due == never) return;
+    const std::uint64_t now = rt::loop::current().now_ms();
+    if (now < c->due) {
+      c->timer.start(milliseconds(c->due - now));
+      c->timer_due = c->due;
+      return;
     }
+    c->due = never;
+    switch (c->ph) {
+      case phase::handler:
+        if (c->req_stop) c->req_stop->request_stop(rt::stop_reason::timed_out);
+        break;
+      case phase::write:
+      case phase::closing:
+        if (c->ph == phase::write) c->srv->timeouts_.with({"write"}).inc();
+        if (c->s) c->s->close();  // wakes the pending write or read with `closed`
+        break;
+      default:
+        if (c->s) c->s->cancel_read(make_error_code(rt::errc::timed_out));
+    }
+  }
+  // A stop source for the request being handled: linked to the connection's
+  // token (shutdown) and triggered by the handler deadline. Reused until stopped.
+  rt::stop_token request_token() {
+    if (!req_stop || req_stop->stop_requested()) {
+      req_stop.reset();
+      req_stop.emplace(token);
+    }
+    return req_stop->token();
   }
 
   server* srv;
   stream* s = nullptr;
   phase ph = phase::waiting;
   bool first_request = true;
+  std::uint64_t due = never;        // loop time at which the current phase expires
+  std::uint64_t timer_due = never;  // when the timer itself is armed to fire
   std::string peer;
+  rt::stop_token token;             // the connection task's (the server's group)
+  std::optional<rt::linked_stop_source> req_stop;
   rt::timer timer;
   connection* prev = nullptr;
   connection* next = nullptr;
@@ -164,6 +213,23 @@ void server::stop(milliseconds grace) {
   grace_timer_.start(grace);
 }
 
+void server::count(std::string_view route, std::string_view method, int status, const double* seconds) {
+  route_stats& rs = stats_[route];
+  if (seconds) {
+    if (!rs.latency) rs.latency = &latency_.with({route});
+    rs.latency->observe(*seconds);
+  }
+  for (auto& e : rs.counts) {
+    if (e.status == status && e.method == method) {
+      e.counter->inc();
+      return;
+    }
+  }
+  metrics::counter& c = requests_.with({route, method, std::to_string(status)});
+  rs.counts.push_back({std::string(method), status, &c});
+  c.inc();
+}
+
 void server::on_grace_expired() {
   if (open_ > 0) log::warn("shutdown grace period over; canceling requests in flight", {{"connections", open_}});
   conns_.request_stop(rt::stop_reason::canceled);
@@ -193,7 +259,7 @@ rt::task<void> server::reject(std::unique_ptr<stream> s) {
   }
 }
 
-rt::task<response> server::dispatch(request& r) {
+rt::task<response> server::dispatch(request& r, connection& c) {
   router::match m = routes_.find(r);
   if (!m.h) {
     if (m.status == 405) {
@@ -203,8 +269,11 @@ rt::task<response> server::dispatch(request& r) {
     }
     co_return response::error(404, "no such resource", r.request_id);
   }
+  c.arm(connection::phase::handler, opts_.request_timeout);
   try {
-    co_return co_await rt::with_timeout(opts_.request_timeout, (*m.h)(r));
+    rt::task<response> t = (*m.h)(r);
+    t.set_stop_token(c.request_token());
+    co_return co_await std::move(t);
   } catch (const rt::error& e) {
     if (e.code() == rt::errc::timed_out) {
       timeouts_.with({"handler"}).inc();
@@ -221,6 +290,7 @@ rt::task<response> server::dispatch(request& r) {
 rt::task<void> server::serve(std::unique_ptr<stream> s) {
   // Declared before the connection so the timer (in `c`) is gone before the stream.
   connection c(this);
+  c.token = co_await rt::this_token();
   c.peer = s->peer();
   if (opts_.handshake) {
     auto hs = co_await rt::with_timeout(opts_.header_timeout, opts_.handshake(std::move(s)));
@@ -245,7 +315,7 @@ rt::task<void> server::serve(std::unique_ptr<stream> s) {
     c.arm(connection::phase::write, opts_.write_timeout);
     auto ec = co_await s->write(head, resp.body);
     c.disarm(connection::phase::closing);
-    requests_.with({"unmatched", req.method.empty() ? "-" : req.method, std::to_string(status)}).inc();
+    count(unmatched_route, req.method.empty() ? std::string_view("-") : std::string_view(req.method), status, nullptr);
     if (opts_.access_log)
       log::info("request rejected", {{"request_id", id}, {"status", status}, {"reason", why}, {"peer", c.peer}});
     if (ec) co_return;
@@ -317,9 +387,9 @@ rt::task<void> server::serve(std::unique_ptr<stream> s) {
 
     auto t0 = std::chrono::steady_clock::now();
     request& req = parser.message();
-    req.request_id = make_request_id(req);
+    make_request_id(req, req.request_id);
     req.peer = c.peer;
-    response resp = co_await dispatch(req);
+    response resp = co_await dispatch(req, c);
     const bool keep = parser.keep_alive() && !draining_;
     const bool bodiless_status = resp.status < 200 || resp.status == 204 || resp.status == 304;
     const bool send_body = !bodiless_status && req.method != "HEAD";
@@ -329,10 +399,9 @@ rt::task<void> server::serve(std::unique_ptr<stream> s) {
     std::error_code wec = send_body ? co_await s->write(head, resp.body) : co_await s->write(head);
     c.disarm(connection::phase::handler);
 
-    const std::string_view route = req.route.empty() ? std::string_view("unmatched") : std::string_view(req.route);
+    const std::string_view route = req.route.empty() ? unmatched_route : req.route;
     const double secs = seconds_since(t0);
-    requests_.with({route, req.method, std::to_string(resp.status)}).inc();
-    latency_.with({route}).observe(secs);
+    count(route, req.method, resp.status, &secs);
     if (opts_.access_log && log::enabled(log::level::info))
       log::write(log::level::info, "request",
                  {{"request_id", req.request_id},

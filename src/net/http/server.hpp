@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "net/http/parser.hpp"
 #include "net/http/router.hpp"
@@ -63,7 +65,9 @@ class server {
   struct connection;
   rt::task<void> serve(std::unique_ptr<stream> s);
   rt::task<void> reject(std::unique_ptr<stream> s);
-  rt::task<response> dispatch(request& r);
+  rt::task<response> dispatch(request& r, connection& c);
+  // Counts one answered request (and its latency, when given).
+  void count(std::string_view route, std::string_view method, int status, const double* seconds);
   void on_grace_expired();
 
   server_options opts_;
@@ -81,9 +85,21 @@ class server {
   metrics::counter& accepted_;
   metrics::counter& rejected_;
   metrics::family<metrics::counter>& timeouts_;
+  // Per-route metric children, so answering a request needs no label lookup.
+  struct route_stats {
+    metrics::histogram* latency = nullptr;
+    struct entry {
+      std::string method;
+      int status;
+      metrics::counter* counter;
+    };
+    std::vector<entry> counts;
+  };
+  std::unordered_map<std::string_view, route_stats> stats_;  // keys: router-owned patterns
 };
 
 // A request id: the client's X-Request-Id if it is short and plain, else a new one.
 std::string make_request_id(const request& r);
+void make_request_id(const request& r, std::string& out);
 
 }  // namespace calgate::net::http
