@@ -41,7 +41,7 @@ constexpr auto timeout_max = 1h;
 constexpr std::size_t max_file_bytes = 1 * MiB;
 
 // Adding a key: one key(...) line in its section, a member with its default in config.hpp,
-// a row in docs/configuration.md and a line in conf/calgate.example.toml (the tests check
+// a row in README.md (Configuration) and a line in conf/calgate.example.toml (the tests check
 // the last two). Adding a section: a section<S> function here and a table(...) line in its
 // parent.
 

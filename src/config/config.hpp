@@ -1,7 +1,7 @@
 #pragma once
 // calgate's typed configuration, loaded from one TOML file.
 //
-// Every key, its default and its meaning are documented in docs/configuration.md and shown
+// Every key, its default and its meaning are documented in README.md (Configuration) and shown
 // in conf/calgate.example.toml. The defaults live here, in the member initializers; the
 // keys, value forms and limits live next to the loader (config.cpp), one line per key.
 #include <chrono>

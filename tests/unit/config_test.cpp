@@ -760,7 +760,7 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
   }
   CHECK(keys.size() == 13 + 5 + 3 + 11);
 
-  const std::string doc = read_text(source_dir + "/docs/configuration.md");
+  const std::string doc = read_text(source_dir + "/README.md");
   for (const auto& k : keys) {
     INFO(k);
     CHECK(contains(doc, "| `" + k + "` |"));
