@@ -91,13 +91,7 @@ std::error_code application::start(std::string& detail) {
   add_routes();
   net::http::server_options so = server_options_from(cfg_.server, opts_);
   so.access_log = cfg_.log.access;
-  if (tls_) {
-    so.handshake = [ctx = tls_](std::unique_ptr<net::stream> s) -> rt::task<rt::result<std::unique_ptr<net::stream>>> {
-      auto r = co_await net::tls_stream::accept(ctx, std::move(s));
-      if (!r) co_return r.error();
-      co_return std::unique_ptr<net::stream>(std::move(*r));
-    };
-  }
+  if (tls_) so.handshake = net::tls_acceptor(tls_);
   server_ = std::make_unique<net::http::server>(std::move(so), routes_);
   ready_.add("http", [this] {
     if (server_->stopping()) return svc::check_result{false, "shutting down"};

@@ -1290,4 +1290,20 @@ std::string tls_stream::cipher() const {
   return c ? SSL_CIPHER_get_name(c) : "";
 }
 
+stream_upgrade tls_acceptor(std::shared_ptr<tls_context> ctx) {
+  return [ctx = std::move(ctx)](std::unique_ptr<stream> s) -> rt::task<rt::result<std::unique_ptr<stream>>> {
+    auto r = co_await tls_stream::accept(ctx, std::move(s));
+    if (!r) co_return r.error();
+    co_return std::unique_ptr<stream>(std::move(*r));
+  };
+}
+
+rt::task<rt::result<std::unique_ptr<stream>>> tls_connect(std::shared_ptr<tls_context> ctx,
+                                                          std::unique_ptr<stream> inner, std::string host,
+                                                          std::uint16_t port) {
+  auto r = co_await tls_stream::connect(std::move(ctx), std::move(inner), std::move(host), port);
+  if (!r) co_return r.error();
+  co_return std::unique_ptr<stream>(std::move(*r));
+}
+
 }  // namespace calgate::net

@@ -25,6 +25,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -152,6 +153,14 @@ class tls_stream final : public stream {
   bool notify();
   std::unique_ptr<state> s_;
 };
+
+// Wraps accepted connections in TLS (for net::http::server_options::handshake)
+// and opens client connections over it, as plain net::stream pointers.
+using stream_upgrade = std::function<rt::task<rt::result<std::unique_ptr<stream>>>(std::unique_ptr<stream>)>;
+stream_upgrade tls_acceptor(std::shared_ptr<tls_context> ctx);
+[[nodiscard]] rt::task<rt::result<std::unique_ptr<stream>>> tls_connect(std::shared_ptr<tls_context> ctx,
+                                                                         std::unique_ptr<stream> inner,
+                                                                         std::string host, std::uint16_t port);
 
 }  // namespace calgate::net
 

@@ -418,11 +418,7 @@ std::shared_ptr<net::tls_context> server_tls(const std::string& cert, const std:
 
 server_options tls_server_options(std::shared_ptr<net::tls_context> ctx) {
   server_options so = test::running_server::quiet();
-  so.handshake = [ctx](std::unique_ptr<net::stream> st) -> rt::task<rt::result<std::unique_ptr<net::stream>>> {
-    auto t = co_await net::tls_stream::accept(ctx, std::move(st));
-    if (!t) co_return t.error();
-    co_return std::unique_ptr<net::stream>(std::move(*t));
-  };
+  so.handshake = net::tls_acceptor(std::move(ctx));
   return so;
 }
 

@@ -114,11 +114,7 @@ TEST_CASE("client via tinyproxy: https through a CONNECT tunnel, verified end to
     test::running_server s;
     add_routes(s);
     server_options so = test::running_server::quiet();
-    so.handshake = [ctx = *sctx](std::unique_ptr<net::stream> st) -> rt::task<rt::result<std::unique_ptr<net::stream>>> {
-      auto t = co_await net::tls_stream::accept(ctx, std::move(st));
-      if (!t) co_return t.error();
-      co_return std::unique_ptr<net::stream>(std::move(*t));
-    };
+    so.handshake = net::tls_acceptor(*sctx);
     s.start(so);
     net::tls_client_config cc;
     cc.ca_file = certs.ca_cert;

@@ -126,13 +126,6 @@ rt::task<rt::result<std::unique_ptr<stream>>> tcp_open(std::string host, std::ui
   co_return std::unique_ptr<stream>(std::move(*r));
 }
 
-rt::task<rt::result<std::unique_ptr<stream>>> tls_open(std::shared_ptr<tls_context> ctx, std::unique_ptr<stream> s,
-                                                       std::string host, std::uint16_t port) {
-  auto r = co_await tls_stream::connect(std::move(ctx), std::move(s), std::move(host), port);
-  if (!r) co_return r.error();
-  co_return std::unique_ptr<stream>(std::move(*r));
-}
-
 }  // namespace
 
 const std::error_category& client_category() noexcept {
@@ -263,7 +256,7 @@ rt::task<rt::result<std::unique_ptr<stream>>> client::open(const url& u) {
     if (!s->data().empty()) co_return make_error_code(client_errc::protocol_error);
   }
   if (u.tls()) {
-    auto t = co_await phase(opts_.tls_timeout, tls_open(opts_.tls, std::move(s), u.host, u.port), client_errc::tls_timeout);
+    auto t = co_await phase(opts_.tls_timeout, tls_connect(opts_.tls, std::move(s), u.host, u.port), client_errc::tls_timeout);
     if (!t) {
       if (t.error() == client_errc::tls_timeout) timeouts_.with({opts_.metrics_name, "tls"}).inc();
       co_return t.error();
