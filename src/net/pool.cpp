@@ -23,58 +23,6 @@ struct connection_pool::idle_conn {
   std::list<std::unique_ptr<idle_conn>>::iterator self;
 };
 
-struct connection_pool::waiter {
-  explicit waiter(key_state* k) : key(k) {}
-  key_state* key;
-  waiter* prev = nullptr;
-  waiter* next = nullptr;
-  std::coroutine_handle<> h;
-  std::error_code ec;
-  bool linked = false;
-
-  struct on_stop {
-    waiter* self;
-    void operator()(rt::stop_reason r) const {
-      self->unlink();
-      self->ec = rt::to_error(r);
-      rt::loop::current().schedule(self->h);
-    }
-  };
-  std::optional<rt::stop_callback<on_stop>> cb;
-
-  void unlink() {
-    if (!linked) return;
-    linked = false;
-    if (prev) prev->next = next;
-    else key->first_waiter = next;
-    if (next) next->prev = prev;
-    else key->last_waiter = prev;
-    --key->waiting;
-  }
-  bool await_ready() const noexcept { return false; }
-  template <class P>
-  bool await_suspend(std::coroutine_handle<P> hh) {
-    const rt::stop_token& t = rt::detail::token_of(hh);
-    if (t.stop_requested()) {
-      ec = rt::to_error(t.reason());
-      return false;
-    }
-    h = hh;
-    prev = key->last_waiter;
-    if (prev) prev->next = this;
-    else key->first_waiter = this;
-    key->last_waiter = this;
-    ++key->waiting;
-    linked = true;
-    cb.emplace(t, on_stop{this});
-    return true;
-  }
-  std::error_code await_resume() noexcept {
-    cb.reset();
-    return ec;
-  }
-};
-
 connection_pool::connection_pool(pool_options o) : opts_(o) {}
 
 connection_pool::~connection_pool() { close_idle(); }
@@ -112,9 +60,8 @@ rt::task<rt::result<connection_pool::lease>> connection_pool::acquire(std::strin
       ++misses_;
       co_return lease{std::move(key), nullptr, false, 0};
     }
-    if (k.waiting >= opts_.max_waiters_per_key) co_return rt::errc::limit_exceeded;
-    waiter w(&k);
-    if (std::error_code ec = co_await w) co_return ec;
+    if (k.waiting.size() >= opts_.max_waiters_per_key) co_return rt::errc::limit_exceeded;
+    if (std::error_code ec = co_await k.waiting.wait()) co_return ec;
   }
 }
 
@@ -131,15 +78,7 @@ void connection_pool::release(lease l, bool reusable) {
     k.idle.push_back(std::move(c));
     k.idle.back()->self = std::prev(k.idle.end());
   }
-  wake_one(k);
-}
-
-void connection_pool::wake_one(key_state& k) {
-  if (waiter* w = k.first_waiter) {
-    w->unlink();
-    w->cb.reset();
-    rt::loop::current().schedule(w->h);
-  }
+  k.waiting.notify_one();
 }
 
 void connection_pool::expire(idle_conn* c) {
@@ -154,12 +93,12 @@ void connection_pool::close_idle() {
 connection_pool::key_stats connection_pool::stats(const std::string& key) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return {};
-  return {it->second.idle.size(), it->second.active, it->second.waiting};
+  return {it->second.idle.size(), it->second.active, it->second.waiting.size()};
 }
 
 std::map<std::string, connection_pool::key_stats> connection_pool::all_stats() const {
   std::map<std::string, key_stats> out;
-  for (const auto& [key, k] : keys_) out[key] = {k.idle.size(), k.active, k.waiting};
+  for (const auto& [key, k] : keys_) out[key] = {k.idle.size(), k.active, k.waiting.size()};
   return out;
 }
 

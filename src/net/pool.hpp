@@ -18,6 +18,7 @@
 #include "net/stream.hpp"
 #include "rt/result.hpp"
 #include "rt/sleep.hpp"
+#include "rt/wait_queue.hpp"
 
 namespace calgate::net {
 
@@ -66,15 +67,11 @@ class connection_pool {
 
  private:
   struct idle_conn;
-  struct waiter;
   struct key_state {
     std::list<std::unique_ptr<idle_conn>> idle;  // most recently used at the back
     std::size_t active = 0;
-    waiter* first_waiter = nullptr;
-    waiter* last_waiter = nullptr;
-    std::size_t waiting = 0;
+    rt::wait_queue waiting;  // callers waiting for capacity
   };
-  void wake_one(key_state& k);
   void expire(idle_conn* c);
 
   pool_options opts_;

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <sys/time.h>
 
+#include "rt/json_string.hpp"
 #include "rt/loop.hpp"
 
 namespace calgate::log {
@@ -58,28 +59,6 @@ void append_timestamp(std::string& out) {
   out += ms;
 }
 
-void append_json_string(std::string& out, std::string_view v) {
-  out += '"';
-  for (unsigned char c : v) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char tmp[8];
-          std::snprintf(tmp, sizeof tmp, "\\u%04x", c);
-          out += tmp;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 void append_logfmt_string(std::string& out, std::string_view v) {
   bool quote = v.empty();
   for (unsigned char c : v) {
@@ -93,7 +72,7 @@ void append_logfmt_string(std::string& out, std::string_view v) {
     return;
   }
   // logfmt quoting follows JSON string escaping.
-  append_json_string(out, v);
+  rt::append_json_string(out, v);
 }
 
 template <class N>
@@ -108,7 +87,7 @@ void append_value(std::string& out, const field::value_type& v, format f) {
       [&](const auto& x) {
         using X = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<X, std::string_view>) {
-          if (f == format::json) append_json_string(out, x);
+          if (f == format::json) rt::append_json_string(out, x);
           else append_logfmt_string(out, x);
         } else if constexpr (std::is_same_v<X, bool>) {
           out += x ? "true" : "false";
@@ -184,10 +163,10 @@ void write(level l, std::string_view msg, std::initializer_list<field> fields) {
     out += "\",\"level\":\"";
     out += level_name(l);
     out += "\",\"msg\":";
-    append_json_string(out, msg);
+    rt::append_json_string(out, msg);
     for (const field& f : fields) {
       out += ',';
-      append_json_string(out, f.key);
+      rt::append_json_string(out, f.key);
       out += ':';
       append_value(out, f.value, format::json);
     }

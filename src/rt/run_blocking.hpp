@@ -3,6 +3,12 @@
 // thread with its result (or its exception). A stop request cancels the work
 // if it has not started; if it has, the coroutine waits for it to finish (the
 // work may reference the frame) and then throws canceled/timed_out.
+//
+// GCC 12 pitfall: a lambda with by-value captures of non-trivial types (strings,
+// structs of strings) written directly inside `co_await run_blocking(...)` has
+// its captures destroyed twice. Name the awaiter first:
+//   auto job = rt::run_blocking([o = opts] { ... });  auto r = co_await job;
+// (The same holds for any aggregate temporary built inside a co_await expression.)
 #include <coroutine>
 #include <exception>
 #include <optional>

@@ -1,6 +1,6 @@
 #include "svc/health.hpp"
 
-#include "net/http/message.hpp"
+#include "rt/json_string.hpp"
 
 namespace calgate::svc {
 
@@ -31,11 +31,11 @@ std::string readiness::to_json(const report& r) {
   for (const auto& [name, c] : r.checks) {
     if (!first) out += ',';
     first = false;
-    net::http::append_json_string(out, name);
+    rt::append_json_string(out, name);
     out += ":{\"ok\":";
     out += c.ok ? "true" : "false";
     out += ",\"detail\":";
-    net::http::append_json_string(out, c.detail);
+    rt::append_json_string(out, c.detail);
     out += '}';
   }
   out += "}}";

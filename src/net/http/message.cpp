@@ -1,5 +1,7 @@
 #include "net/http/message.hpp"
 
+#include "rt/json_string.hpp"
+
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -118,31 +120,6 @@ std::optional<std::string> decode_component(std::string_view s, bool plus_as_spa
   return out;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hexdig[] = "0123456789abcdef";
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hexdig[c >> 4];
-          out += hexdig[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 response response::json(int status, std::string body) {
   response r;
   r.status = status;
@@ -163,12 +140,12 @@ response response::error(int status, std::string_view message, std::string_view 
   std::string b = "{\"error\":{\"code\":";
   b += std::to_string(status);
   b += ",\"status\":";
-  append_json_string(b, reason_phrase(status));
+  rt::append_json_string(b, reason_phrase(status));
   b += ",\"message\":";
-  append_json_string(b, message);
+  rt::append_json_string(b, message);
   if (!request_id.empty()) {
     b += ",\"request_id\":";
-    append_json_string(b, request_id);
+    rt::append_json_string(b, request_id);
   }
   b += "}}";
   return json(status, std::move(b));

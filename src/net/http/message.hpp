@@ -84,9 +84,6 @@ void serialize_head(const response& r, std::string& out, bool keep_alive, std::s
 // nullopt for malformed escapes.
 std::optional<std::string> decode_component(std::string_view s, bool plus_as_space);
 
-// Appends s as a JSON string literal (with quotes), escaping per RFC 8259.
-void append_json_string(std::string& out, std::string_view s);
-
 // The IMF-fixdate for now, cached per second.
 std::string_view http_date();
 
