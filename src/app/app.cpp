@@ -1,4 +1,5 @@
 #include "app/app.hpp"
+#include "app/directory_routes.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -62,11 +63,63 @@ void render_process_metrics(std::string& out) {
 
 }  // namespace
 
+proto::ldap::client_options ldap_options_from(const config::ldap& l) {
+  proto::ldap::client_options o;
+  o.url = l.url;
+  o.starttls = l.starttls;
+  o.bind_dn = l.bind_dn;
+  o.bind_password = l.bind_password;
+  o.ca_file = l.ca_file;
+  o.tls_require_cert = l.tls_require_cert;
+  o.connect_timeout = l.connect_timeout;
+  o.operation_timeout = l.operation_timeout;
+  o.connections = l.connections;
+  o.page_size = l.page_size;
+  o.reconnect_min = l.reconnect_min;
+  o.reconnect_max = l.reconnect_max;
+  return o;
+}
+
+svc::directory_options directory_options_from(const config::directory& d) {
+  svc::directory_options o = svc::directory_options::profile(d.profile);
+  auto pick = [](std::string& target, const std::string& configured) {
+    if (configured == "none") target.clear();
+    else if (!configured.empty()) target = configured;
+  };
+  o.base_dn = d.base_dn;
+  o.scope = d.scope == "base" ? proto::ldap::scope::base : d.scope == "one" ? proto::ldap::scope::one : proto::ldap::scope::sub;
+  if (!d.object_filter.empty()) o.object_filter = d.object_filter;
+  if (!d.address_filter.empty()) o.address_filter = d.address_filter;
+  if (!d.search_filter.empty()) o.search_filter = d.search_filter;
+  o.scope_filter = d.scope_filter;
+  pick(o.attributes.mail, d.attributes.mail);
+  pick(o.attributes.proxy_addresses, d.attributes.proxy_addresses);
+  pick(o.attributes.alternate_addresses, d.attributes.alternate_addresses);
+  pick(o.attributes.display_name, d.attributes.display_name);
+  pick(o.attributes.legacy_dn, d.attributes.legacy_exchange_dn);
+  pick(o.attributes.exchange_server, d.attributes.exchange_server);
+  pick(o.attributes.title, d.attributes.title);
+  pick(o.attributes.department, d.attributes.department);
+  pick(o.attributes.phone, d.attributes.phone);
+  pick(o.attributes.kind, d.attributes.kind);
+  if (!d.kind_values.empty()) o.kind_values = d.kind_values;
+  if (!d.contact_classes.empty()) o.contact_classes = d.contact_classes;
+  o.endpoint_map = d.endpoint_map;
+  o.default_endpoint = d.default_endpoint;
+  o.domain_map = d.domain_map;
+  o.cache_ttl = d.cache_ttl;
+  o.negative_cache_ttl = d.negative_cache_ttl;
+  o.cache_max_entries = d.cache_max_entries;
+  o.batch_size = d.batch_size;
+  o.search_max_results = d.search_max_results;
+  return o;
+}
+
 application::application(config::root cfg, serve_options o) : cfg_(std::move(cfg)), opts_(std::move(o)) {
   metrics::registry::global().add_collector("process", render_process_metrics);
 }
 
-application::~application() = default;
+application::~application() { metrics::registry::global().remove_collector("ldap"); }
 
 void application::add_routes() {
   using namespace net::http;
@@ -80,6 +133,7 @@ void application::add_routes() {
   routes_.add("GET", "/metrics", [](request&) -> rt::task<response> {
     co_return response::text(200, metrics::registry::global().render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  add_directory_routes(routes_, directory_.get());
 }
 
 std::error_code application::start(std::string& detail) {
@@ -87,6 +141,25 @@ std::error_code application::start(std::string& detail) {
     auto ctx = make_server_tls(*cfg_.server.tls, detail);
     if (!ctx) return ctx.error();
     tls_ = *ctx;
+  }
+  if (cfg_.ldap) {
+    ldap_ = std::make_unique<proto::ldap::client>(ldap_options_from(*cfg_.ldap));
+    directory_ = std::make_unique<svc::directory>(*ldap_, directory_options_from(cfg_.directory));
+    ready_.add("directory", [this] { return directory_->readiness(); });
+    metrics::registry::global().add_collector("ldap", [this](std::string& out) {
+      auto st = ldap_->state();
+      out += "# HELP calgate_ldap_connections LDAP connections by state.\n# TYPE calgate_ldap_connections gauge\n";
+      metrics::append_sample(out, "calgate_ldap_connections", {"state"}, {"up"}, static_cast<double>(st.up));
+      metrics::append_sample(out, "calgate_ldap_connections", {"state"}, {"down"}, static_cast<double>(st.total - st.up));
+      out += "# HELP calgate_ldap_searches_total LDAP searches sent.\n# TYPE calgate_ldap_searches_total counter\n";
+      metrics::append_sample(out, "calgate_ldap_searches_total", {}, {}, static_cast<double>(ldap_->searches_sent()));
+      out += "# HELP calgate_ldap_connects_total LDAP connection attempts (connect, TLS, bind).\n"
+             "# TYPE calgate_ldap_connects_total counter\n";
+      metrics::append_sample(out, "calgate_ldap_connects_total", {}, {}, static_cast<double>(ldap_->connects()));
+      out += "# HELP calgate_directory_cache_entries Answers in the directory cache.\n"
+             "# TYPE calgate_directory_cache_entries gauge\n";
+      metrics::append_sample(out, "calgate_directory_cache_entries", {}, {}, static_cast<double>(directory_->cache_size()));
+    });
   }
   add_routes();
   net::http::server_options so = server_options_from(cfg_.server, opts_);
@@ -112,7 +185,21 @@ std::string application::listen_address() const {
   return config::format_endpoint(actual);
 }
 
-rt::task<void> application::run() { co_await server_->run(); }
+rt::task<void> application::run() {
+  if (ldap_) {
+    // Connecting must not hold up serving: /readyz reports the directory's state.
+    background_.spawn([](proto::ldap::client& l) -> rt::task<void> {
+      if (std::error_code ec = co_await l.start())
+        log::error("directory not reachable at start-up; retrying in the background", {{"error", ec.message()}});
+    }(*ldap_));
+  }
+  co_await server_->run();
+  // The server has drained: stop what it used, in reverse order.
+  background_.request_stop();
+  co_await background_.join();
+  if (directory_) co_await directory_->stop();
+  if (ldap_) co_await ldap_->stop();
+}
 
 void application::stop() { server_->stop(cfg_.server.shutdown_grace); }
 

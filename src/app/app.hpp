@@ -10,7 +10,10 @@
 #include "config/config.hpp"
 #include "net/http/router.hpp"
 #include "net/http/server.hpp"
+#include "proto/ldap/client.hpp"
 #include "rt/task.hpp"
+#include "rt/task_group.hpp"
+#include "svc/directory.hpp"
 #include "svc/health.hpp"
 
 namespace calgate::net {
@@ -43,6 +46,7 @@ class application {
   void stop_now();
 
   svc::readiness& readiness() noexcept { return ready_; }
+  svc::directory* directory() noexcept { return directory_.get(); }
 
  private:
   void add_routes();
@@ -52,8 +56,15 @@ class application {
   std::shared_ptr<net::tls_context> tls_;
   net::http::router routes_;
   svc::readiness ready_;
+  std::unique_ptr<proto::ldap::client> ldap_;
+  std::unique_ptr<svc::directory> directory_;
   std::unique_ptr<net::http::server> server_;
+  rt::task_group background_{"app"};
 };
+
+// The LDAP client and directory options a configuration describes.
+proto::ldap::client_options ldap_options_from(const config::ldap& l);
+svc::directory_options directory_options_from(const config::directory& d);
 
 // `calgate serve`: runs until SIGTERM/SIGINT; returns the exit code.
 int serve(const config::root& cfg, const serve_options& o);

@@ -186,6 +186,16 @@ const toml::array* field::array() {
   return a;
 }
 
+const toml::table* field::table() {
+  const auto* t = node_.as_table();
+  if (t == nullptr) wrong_type("a table");
+  return t;
+}
+
+field field::member(const toml::node& m, std::string_view name) const {
+  return field(report_, m, m.source(), join_path(path_, name), secret_);
+}
+
 field field::element(const toml::node& e, std::size_t index) const {
   return field(report_, e, e.source(), path_ + "[" + std::to_string(index) + "]", secret_);
 }

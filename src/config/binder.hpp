@@ -67,9 +67,12 @@ class field {
   std::optional<std::int64_t> integer();
   std::optional<bool> boolean();
   const toml::array* array();
+  const toml::table* table();
 
   // Element `index` of this key's array, reported as "path[index]" at the element.
   field element(const toml::node& e, std::size_t index) const;
+  // Member `name` of this key's table, reported as "path.name" at the member.
+  field member(const toml::node& m, std::string_view name) const;
 
   // Reports `message`, followed by " (got <value as written>)" unless the key is secret.
   void fail(std::string_view message);

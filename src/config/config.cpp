@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "proto/ldap/filter.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -39,6 +40,115 @@ constexpr auto timeout_max = 1h;
 
 // A configuration file is a few kilobytes; anything this large is a mistake.
 constexpr std::size_t max_file_bytes = 1 * MiB;
+
+// A string that `problem` accepts (returns "") or rejects with its message.
+detail::value_kind<std::string> checked_text(std::string (*problem)(std::string_view)) {
+  return {[problem](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            if (std::string why = problem(*v); !why.empty()) {
+              f.fail(why);
+              return false;
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(v); },
+          {}};
+}
+
+bool name_char(char ch, std::string_view extra) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         extra.find(ch) != std::string_view::npos;
+}
+
+// An LDAP attribute name, "" for the profile's, "none" for unused.
+std::string attribute_problem(std::string_view v) {
+  if (v.size() > 128) return "must be at most 128 characters";
+  for (char ch : v)
+    if (!name_char(ch, "-;.")) return "must be an LDAP attribute name";
+  return {};
+}
+
+// The name of an Exchange endpoint.
+std::string endpoint_problem(std::string_view v) {
+  bool ok = !v.empty() && v.size() <= 64;
+  for (char ch : v) ok = ok && name_char(ch, "-_.");
+  return ok ? std::string() : "must be an endpoint name (letters, digits, '-', '_', '.'; at most 64)";
+}
+
+std::string domain_problem(std::string_view d) {
+  if (d.empty() || d.size() > 253) return "must be a domain name";
+  for (char ch : d)
+    if (!name_char(ch, "-.")) return "must be a domain name such as \"corp.example\" (no '@')";
+  return {};
+}
+
+detail::value_kind<std::string> attribute_name() { return checked_text(attribute_problem); }
+detail::value_kind<std::string> endpoint_name() { return checked_text(endpoint_problem); }
+detail::value_kind<std::string> domain_text() { return checked_text(domain_problem); }
+std::function<std::string(std::string_view)> domain_key() { return domain_problem; }
+
+// An LDAP filter (or "") whose {placeholders} are exactly `names`.
+detail::value_kind<std::string> filter_text(std::vector<std::string> names) {
+  return {[names](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            if (!v->empty()) {
+              std::vector<std::pair<std::string_view, std::string_view>> probe;
+              for (const auto& n : names) probe.emplace_back(n, "x");
+              auto expanded = proto::ldap::expand(*v, probe);
+              if (!expanded) {
+                f.fail(names.empty() ? "must be an LDAP filter such as \"(objectClass=user)\" without {placeholders}"
+                                     : "must be an LDAP filter using {" + names.front() + "}");
+                return false;
+              }
+              for (const auto& n : names) {
+                if (v->find("{" + n + "}") == std::string::npos) {
+                  f.fail("must contain {" + n + "}");
+                  return false;
+                }
+              }
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(v); },
+          {}};
+}
+
+// One or more ldap:// / ldaps:// URLs separated by spaces.
+detail::value_kind<std::string> ldap_urls() {
+  return {[](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            std::string_view rest = *v;
+            bool any = false;
+            while (!rest.empty()) {
+              std::size_t sp = rest.find(' ');
+              std::string_view u = rest.substr(0, sp);
+              if (!u.empty()) {
+                any = true;
+                bool scheme_ok = u.starts_with("ldap://") || u.starts_with("ldaps://");
+                std::string_view host = u.substr(u.find("://") + 3);
+                if (!scheme_ok || host.empty() || host.front() == '/') {
+                  f.fail("must be ldap://host[:port] or ldaps://host[:port] (several separated by spaces)");
+                  return false;
+                }
+              }
+              if (sp == std::string_view::npos) break;
+              rest.remove_prefix(sp + 1);
+            }
+            if (!any) {
+              f.fail("must name at least one ldap:// or ldaps:// URL");
+              return false;
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(v); },
+          {}};
+}
 
 // Adding a key: one key(...) line in its section, a member with its default in config.hpp,
 // a row in README.md (Configuration) and a line in conf/calgate.example.toml (the tests check
@@ -139,6 +249,83 @@ const section<http_client>& http_client_section() {
   return s;
 }
 
+const section<ldap>& ldap_section() {
+  static const section<ldap> s{
+      {
+          key("url", &ldap::url, ldap_urls(), {.required = true}),
+          key("starttls", &ldap::starttls, detail::boolean()),
+          key("bind_dn", &ldap::bind_dn, text()),
+          key("bind_password", &ldap::bind_password, text(), {.secret = true}),
+          key("ca_file", &ldap::ca_file, text()),
+          key("tls_require_cert", &ldap::tls_require_cert, one_of({"never", "allow", "try", "demand", "hard"})),
+          key("connect_timeout", &ldap::connect_timeout, duration_in(timeout_min, 5min)),
+          key("operation_timeout", &ldap::operation_timeout, duration_in(timeout_min, 10min)),
+          key("connections", &ldap::connections, integer_in<std::uint32_t>(1, 64)),
+          key("page_size", &ldap::page_size, integer_in<std::uint32_t>(1, 10000)),
+          key("reconnect_min", &ldap::reconnect_min, duration_in(timeout_min, 1h)),
+          key("reconnect_max", &ldap::reconnect_max, duration_in(timeout_min, 1h)),
+      },
+      {},
+      [](const ldap& v, detail::checker& c) {
+        if (v.reconnect_min > v.reconnect_max)
+          c.fail("reconnect_min", "must not be longer than ldap.reconnect_max (" +
+                                      format_duration(v.reconnect_max) + ")");
+        if (v.starttls && v.url.find("ldaps://") != std::string::npos)
+          c.fail("starttls", "cannot be combined with an ldaps:// URL (that is TLS already)");
+        if (v.bind_dn.empty() && !v.bind_password.empty())
+          c.fail("bind_password", "is set but bind_dn is empty");
+      }};
+  return s;
+}
+
+const section<directory_attributes>& directory_attributes_section() {
+  static const section<directory_attributes> s{
+      {
+          key("mail", &directory_attributes::mail, attribute_name()),
+          key("proxy_addresses", &directory_attributes::proxy_addresses, attribute_name()),
+          key("alternate_addresses", &directory_attributes::alternate_addresses, attribute_name()),
+          key("display_name", &directory_attributes::display_name, attribute_name()),
+          key("legacy_exchange_dn", &directory_attributes::legacy_exchange_dn, attribute_name()),
+          key("exchange_server", &directory_attributes::exchange_server, attribute_name()),
+          key("title", &directory_attributes::title, attribute_name()),
+          key("department", &directory_attributes::department, attribute_name()),
+          key("phone", &directory_attributes::phone, attribute_name()),
+          key("kind", &directory_attributes::kind, attribute_name()),
+      },
+      {},
+      {}};
+  return s;
+}
+
+const section<directory>& directory_section() {
+  static const section<directory> s{
+      {
+          key("profile", &directory::profile, one_of({"active_directory", "openldap"})),
+          key("base_dn", &directory::base_dn, text({.max_length = 1024})),
+          key("scope", &directory::scope, one_of({"base", "one", "sub"})),
+          key("object_filter", &directory::object_filter, filter_text({})),
+          key("address_filter", &directory::address_filter, filter_text({"address"})),
+          key("search_filter", &directory::search_filter, filter_text({"query"})),
+          key("scope_filter", &directory::scope_filter, filter_text({})),
+          key("kind_values", &directory::kind_values,
+              detail::string_map(one_of({"user", "contact", "room", "resource"}), {})),
+          key("contact_classes", &directory::contact_classes, list_of(attribute_name(), true)),
+          key("endpoint_map", &directory::endpoint_map, detail::string_map(endpoint_name(), {})),
+          key("default_endpoint", &directory::default_endpoint, endpoint_name()),
+          key("domain_map", &directory::domain_map, detail::string_map(domain_text(), domain_key())),
+          key("cache_ttl", &directory::cache_ttl, duration_in(0ms, 24h)),
+          key("negative_cache_ttl", &directory::negative_cache_ttl, duration_in(0ms, 24h)),
+          key("cache_max_entries", &directory::cache_max_entries, integer_in<std::uint32_t>(0, 10'000'000)),
+          key("batch_size", &directory::batch_size, integer_in<std::uint32_t>(1, 500)),
+          key("search_max_results", &directory::search_max_results, integer_in<std::uint32_t>(1, 1000)),
+      },
+      {
+          table("attributes", &directory::attributes, directory_attributes_section()),
+      },
+      {}};
+  return s;
+}
+
 const section<root>& root_section() {
   static const section<root> s{
       {},
@@ -146,8 +333,12 @@ const section<root>& root_section() {
           table("server", &root::server, server_section()),
           table("log", &root::log, log_section()),
           table("http_client", &root::http_client, http_client_section()),
+          table("ldap", &root::ldap, ldap_section()),
+          table("directory", &root::directory, directory_section()),
       },
-      {}};
+      [](const root& v, detail::checker& c) {
+        if (v.ldap && v.directory.base_dn.empty()) c.fail("directory", "directory.base_dn is required with [ldap]");
+      }};
   return s;
 }
 

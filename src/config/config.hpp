@@ -6,6 +6,7 @@
 // keys, value forms and limits live next to the loader (config.cpp), one line per key.
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,11 +74,68 @@ struct http_client {
   bool operator==(const http_client&) const = default;
 };
 
+// [ldap]: present => calgate resolves recipients in this directory.
+struct ldap {
+  std::string url;            // ldap://host:389 or ldaps://host:636 (several, space-separated); required
+  bool starttls = false;      // upgrade ldap:// with StartTLS
+  std::string bind_dn;        // service account; empty = anonymous
+  std::string bind_password;  // secret
+  std::string ca_file;        // PEM CA bundle for the directory's certificate; empty = system trust store
+  std::string tls_require_cert = "demand";  // never | allow | try | demand | hard
+  std::chrono::milliseconds connect_timeout{5000};     // connect, TLS handshake and bind, each
+  std::chrono::milliseconds operation_timeout{10000};  // one search
+  std::uint32_t connections = 2;
+  std::uint32_t page_size = 500;
+  std::chrono::milliseconds reconnect_min{200};
+  std::chrono::milliseconds reconnect_max{30000};
+  bool operator==(const ldap&) const = default;
+};
+
+// [directory.attributes]: LDAP attribute names; "" = the profile's, "none" = not used.
+struct directory_attributes {
+  std::string mail;
+  std::string proxy_addresses;
+  std::string alternate_addresses;
+  std::string display_name;
+  std::string legacy_exchange_dn;
+  std::string exchange_server;
+  std::string title;
+  std::string department;
+  std::string phone;
+  std::string kind;
+  bool operator==(const directory_attributes&) const = default;
+};
+
+// [directory]: how recipients are found in [ldap].
+struct directory {
+  std::string profile = "active_directory";  // or "openldap": default filters and attribute names
+  std::string base_dn;                       // required with [ldap]
+  std::string scope = "sub";                 // base | one | sub
+  std::string object_filter;                 // "" = the profile's
+  std::string address_filter;                // "" = the profile's; must contain {address}
+  std::string search_filter;                 // "" = the profile's; must contain {query}
+  std::string scope_filter;                  // sync scope; "" = every recipient
+  directory_attributes attributes;
+  std::map<std::string, std::string> kind_values;  // kind attribute value -> user|contact|room|resource; {} = profile's
+  std::vector<std::string> contact_classes;        // objectClass values meaning contact; [] = profile's
+  std::map<std::string, std::string> endpoint_map; // Exchange server (attribute value or its last cn=) -> endpoint
+  std::string default_endpoint = "default";
+  std::map<std::string, std::string> domain_map;   // external domain -> internal domain
+  std::chrono::milliseconds cache_ttl{300000};
+  std::chrono::milliseconds negative_cache_ttl{60000};
+  std::uint32_t cache_max_entries = 100000;
+  std::uint32_t batch_size = 50;
+  std::uint32_t search_max_results = 50;
+  bool operator==(const directory&) const = default;
+};
+
 // The whole file. Member names repeat their type names, hence the qualified types.
 struct root {
   config::server server;
   config::log log;
   config::http_client http_client;
+  std::optional<config::ldap> ldap;
+  config::directory directory;
   std::string source;  // the file it was loaded from (for messages)
   bool operator==(const root&) const = default;
 };

@@ -154,6 +154,46 @@ value_kind<std::vector<std::string>> list_of(value_kind<std::string> element, bo
           {}};
 }
 
+value_kind<std::map<std::string, std::string>> string_map(value_kind<std::string> value,
+                                                          std::function<std::string(std::string_view)> key_ok) {
+  auto write_value = value.write;
+  return {[read = std::move(value.read), key_ok = std::move(key_ok)](field& f, std::map<std::string, std::string>& out) {
+            const toml::table* t = f.table();
+            if (t == nullptr) return false;
+            std::map<std::string, std::string> values;
+            bool ok = true;
+            for (auto&& [k, v] : *t) {
+              field m = f.member(v, k.str());
+              if (key_ok) {
+                if (std::string why = key_ok(k.str()); !why.empty()) {
+                  m.fail_quietly(why);
+                  ok = false;
+                  continue;
+                }
+              }
+              std::string s;
+              if (!read(m, s)) {
+                ok = false;
+                continue;
+              }
+              values.emplace(std::string(k.str()), std::move(s));
+            }
+            if (ok) out = std::move(values);
+            return ok;
+          },
+          [write_value](const std::map<std::string, std::string>& m) {
+            std::string out = "{";
+            bool first = true;
+            for (const auto& [k, v] : m) {
+              out += first ? " " : ", ";
+              first = false;
+              out += toml_quote(k) + " = " + write_value(v);
+            }
+            return out + (m.empty() ? "}" : " }");
+          },
+          {}};
+}
+
 value_kind<endpoint> address() {
   return {[](field& f, endpoint& out) {
             auto s = f.string();

@@ -1,6 +1,8 @@
 #pragma once
 // The value kinds keys are declared with: each parses, validates its range and writes back.
 #include <chrono>
+#include <functional>
+#include <map>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -67,6 +69,11 @@ value_kind<E> named(std::function<bool(std::string_view, E&)> parse,
 
 // An array of strings, each read by `element`; `unique` rejects repeated entries.
 value_kind<std::vector<std::string>> list_of(value_kind<std::string> element, bool unique);
+
+// A table of string values ({ "EXCH01" = "onprem" } or a [sub.table]); `key_ok` vets
+// each key (returning an error message, or "" if the key is fine).
+value_kind<std::map<std::string, std::string>> string_map(value_kind<std::string> value,
+                                                          std::function<std::string(std::string_view)> key_ok);
 
 // "HOST:PORT" / "[IPV6]:PORT".
 value_kind<endpoint> address();

@@ -6,6 +6,7 @@
 #include "net/http/client.hpp"
 #include "net/tcp.hpp"
 #include "rt/sleep.hpp"
+#include "support/http_fixture.hpp"
 #include "support/loop_test.hpp"
 #include "support/process.hpp"
 
@@ -15,14 +16,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string calgate_bin = CALGATE_BINARY;
-
-std::uint16_t free_port() {
-  return test::run_loop_test([]() -> rt::task<std::uint16_t> {
-    net::tcp_listener l;
-    REQUIRE_FALSE(l.listen("127.0.0.1", 0));
-    co_return l.port();
-  });
-}
 
 // GETs url until it answers (or ~5 s pass); returns the response or an empty one.
 net::http::client_response get_when_up(const std::string& url) {
@@ -108,7 +101,7 @@ TEST_CASE("cli: check-config loads the TLS material it names", "[cli][config]") 
 TEST_CASE("cli: serve answers health checks and exits 0 on SIGTERM", "[cli][serve]") {
   test::temp_dir d;
   d.write("c.toml", "[server]\nlisten = \"127.0.0.1:1\"\nshutdown_grace = \"2s\"\n[log]\nformat = \"json\"\n");
-  std::uint16_t port = free_port();
+  std::uint16_t port = test::free_port();
   test::process p({calgate_bin, "serve", "--config", d.file("c.toml"), "--listen", "127.0.0.1:" + std::to_string(port)});
   auto health = get_when_up("http://127.0.0.1:" + std::to_string(port) + "/healthz");
   REQUIRE(health.status == 200);

@@ -28,11 +28,7 @@ struct tinyproxy {
   std::unique_ptr<test::process> proc;
 
   tinyproxy() {
-    port = run_loop_test([]() -> rt::task<std::uint16_t> {
-      net::tcp_listener l;
-      REQUIRE_FALSE(l.listen("127.0.0.1", 0));
-      co_return l.port();
-    });
+    port = test::free_port();
     dir.write("tinyproxy.conf", "Port " + std::to_string(port) +
                                     "\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nLogLevel Info\n"
                                     "LogFile \"" + dir.file("tinyproxy.log") + "\"\nPidFile \"" + dir.file("tinyproxy.pid") +

@@ -70,6 +70,9 @@ struct scripted_server {
   rt::task<void> run_one(std::unique_ptr<net::tcp_stream> s, int index) { co_await script(*s, index); }
 };
 
+// A free TCP port on 127.0.0.1 right now (for a server started as a child process).
+std::uint16_t free_port();
+
 // Reads one request head (up to the blank line) from s; returns it, or "" at EOF.
 rt::task<std::string> read_request_head(net::stream& s);
 

@@ -11,10 +11,23 @@
 
 namespace calgate::test {
 
+struct spawn_options {
+  // The child gets SIGKILL when the thread that started it exits (normally: the
+  // test process dies, even by abort or SIGKILL), via prctl(PR_SET_PDEATHSIG).
+  // Start such children from a thread that lives as long as they should
+  // (the test's main thread). No inherited fd above 2 survives into the child
+  // (best effort: close_range(CLOSE_RANGE_CLOEXEC), Linux 5.11+).
+  bool die_with_parent = false;
+  // Where stdout and stderr go (created or truncated); empty: a temporary file.
+  // Either way the file is removed with the process object.
+  std::string output_path;
+};
+
 class process {
  public:
   // Starts argv[0] (searched in PATH) with its output captured. Throws on failure.
-  explicit process(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
+  explicit process(std::vector<std::string> argv, std::vector<std::string> extra_env = {},
+                   spawn_options opts = {});
   ~process();  // SIGKILL and reap if still running
   process(const process&) = delete;
   process& operator=(const process&) = delete;
@@ -27,6 +40,8 @@ class process {
   std::string output() const;  // stdout and stderr so far
 
  private:
+  void fork_exec(std::vector<char*>& args, std::vector<char*>& envp, int out_fd);
+
   pid_t pid_ = -1;
   int status_ = -1;
   std::string out_path_;

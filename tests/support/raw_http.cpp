@@ -104,3 +104,17 @@ rt::task<std::string> read_request_head(net::stream& s) {
 }
 
 }  // namespace calgate::test
+
+#include "support/loop_test.hpp"
+
+namespace calgate::test {
+
+std::uint16_t free_port() {
+  return run_loop_test([]() -> rt::task<std::uint16_t> {
+    net::tcp_listener l;
+    REQUIRE_FALSE(l.listen("127.0.0.1", 0));
+    co_return l.port();
+  });
+}
+
+}  // namespace calgate::test

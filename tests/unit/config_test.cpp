@@ -304,11 +304,11 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
         "t.toml:2:1: server.max_conections: unknown key (did you mean \"max_connections\"?)");
   CHECK(error_of("[server]\nfrobnicate = 10\n") == "t.toml:2:1: server.frobnicate: unknown key");
   CHECK(error_of("listen = \"127.0.0.1:1\"\n") == "t.toml:1:1: listen: unknown key");
-  CHECK(error_of("\n[ldap]\nurl = \"ldap://x\"\n") ==
-        "t.toml:2:1: ldap: unknown table (known here: server, log, http_client)");
+  CHECK(error_of("\n[bogus]\nurl = \"ldap://x\"\n") ==
+        "t.toml:2:1: bogus: unknown table (known here: server, log, http_client, ldap, directory)");
   // Suggestions only for likely typos (swapped letters count as one edit).
   CHECK(error_of("[foo]\n") ==
-        "t.toml:1:1: foo: unknown table (known here: server, log, http_client)");
+        "t.toml:1:1: foo: unknown table (known here: server, log, http_client, ldap, directory)");
   CHECK(error_of("[log]\nlevle = \"info\"\n") ==
         "t.toml:2:1: log.levle: unknown key (did you mean \"level\"?)");
   CHECK(error_of("[log]\nlvl = \"info\"\n") == "t.toml:2:1: log.lvl: unknown key");
@@ -320,7 +320,7 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
   CHECK(nested[0] == "t.toml:4:1: server.tls.extra: unknown table");
   CHECK(error_of("[log]\n\"odd key\" = 1\n") == "t.toml:2:1: log.\"odd key\": unknown key");
   CHECK(error_of("[[outbox]]\nx = 1\n") ==
-        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client)");
+        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client, ldap, directory)");
   CHECK(error_of("[log]\naccess.deep = 1\n") == "t.toml:2:1: log.access: must be a boolean (true "
                                                 "or false), not a table");
 }
@@ -758,7 +758,7 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
                         "http_client.user_agent"}) {
     CHECK(key_set.count(k) == 1);
   }
-  CHECK(keys.size() == 13 + 5 + 3 + 11);
+  CHECK(keys.size() == 13 + 5 + 3 + 11 + 12 + 17 + 10);
 
   const std::string doc = read_text(source_dir + "/README.md");
   for (const auto& k : keys) {
@@ -782,9 +782,10 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
       }
     }
   }
-  // The rendered defaults, with a default [server.tls] so its keys show.
+  // The rendered defaults, with a default [server.tls] and [ldap] so their keys show.
   config::root defaults;
   defaults.server.tls = config::server_tls{};
+  defaults.ldap = config::ldap{};
   std::istringstream rendered(config::render(defaults));
   std::string line, table;
   std::size_t seen = 0;
@@ -802,8 +803,73 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
     for (const auto& l : lines) has_key = has_key || l.rfind(name + " = ", 0) == 0;
     CHECK(has_key);
     // Required keys show a sample path; the user agent's version changes with each release.
-    if (name == "cert_file" || name == "key_file" || name == "user_agent") continue;
+    if (name == "cert_file" || name == "key_file" || name == "user_agent" || (table == "ldap" && name == "url"))
+      continue;
     CHECK(lines.count(line) == 1);
   }
   CHECK(seen == keys.size());
+}
+
+TEST_CASE("config: [ldap] and [directory]", "[config][directory]") {
+  const std::string base = "[ldap]\nurl = \"ldaps://dc1.corp.example ldaps://dc2.corp.example:3269\"\n"
+                           "bind_dn = \"cn=calgate,ou=svc,dc=corp,dc=example\"\n"
+                           "bind_password = \"${PW}\"\n[directory]\nbase_dn = \"dc=corp,dc=example\"\n";
+  auto r = config::load_string(base, "t.toml", [](std::string_view n) -> std::optional<std::string> {
+    if (n == "PW") return std::string("s3cret");
+    return std::nullopt;
+  });
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.config->ldap.has_value());
+  CHECK(r.config->ldap->bind_password == "s3cret");
+  CHECK(r.config->ldap->connections == 2);
+  CHECK(r.config->directory.profile == "active_directory");
+  // Without [ldap] there is no directory; with it, base_dn is required.
+  CHECK_FALSE(loaded("").ldap.has_value());
+  CHECK(error_of("[ldap]\nurl = \"ldap://x\"\n") == "t.toml:1:1: directory: directory.base_dn is required with [ldap]");
+  CHECK(error_of("[ldap]\n") == "t.toml:1:1: ldap.url: is required in [ldap]");
+  CHECK(error_of("[ldap]\nurl = \"http://x\"\n[directory]\nbase_dn=\"dc=x\"\n") ==
+        "t.toml:2:1: ldap.url: must be ldap://host[:port] or ldaps://host[:port] (several separated by spaces) (got \"http://x\")");
+  CHECK(error_of("[ldap]\nurl = \"ldaps://x\"\nstarttls = true\n[directory]\nbase_dn=\"dc=x\"\n") ==
+        "t.toml:3:1: ldap.starttls: cannot be combined with an ldaps:// URL (that is TLS already)");
+  CHECK(error_of("[ldap]\nurl = \"ldap://x\"\ntls_require_cert = \"maybe\"\n[directory]\nbase_dn=\"dc=x\"\n") ==
+        "t.toml:3:1: ldap.tls_require_cert: must be one of \"never\", \"allow\", \"try\", \"demand\", \"hard\" "
+        "(got \"maybe\")");
+  // The password never appears in messages.
+  auto bad = errors_of("[ldap]\nurl = \"ldap://x\"\nbind_password = 12\n[directory]\nbase_dn=\"dc=x\"\n");
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0] == "t.toml:3:1: ldap.bind_password: must be a string, not an integer");
+}
+
+TEST_CASE("config: directory filters, maps and attribute names are checked", "[config][directory]") {
+  CHECK(error_of("[directory]\naddress_filter = \"(mail={addr})\"\n") ==
+        "t.toml:2:1: directory.address_filter: must be an LDAP filter using {address} (got \"(mail={addr})\")");
+  CHECK(error_of("[directory]\naddress_filter = \"(mail=x)\"\n") ==
+        "t.toml:2:1: directory.address_filter: must contain {address} (got \"(mail=x)\")");
+  CHECK(error_of("[directory]\nobject_filter = \"objectClass=user\"\n") ==
+        "t.toml:2:1: directory.object_filter: must be an LDAP filter such as \"(objectClass=user)\" without "
+        "{placeholders} (got \"objectClass=user\")");
+  CHECK(error_of("[directory]\nsearch_filter = \"(|(cn={query}*)(mail={query}*)\"\n") ==
+        "t.toml:2:1: directory.search_filter: must be an LDAP filter using {query} (got \"(|(cn={query}*)(mail={query}*)\")");
+  CHECK(loaded("[directory]\nsearch_filter = \"(|(cn={query}*)(mail={query}*))\"\n").directory.search_filter ==
+        "(|(cn={query}*)(mail={query}*))");
+  auto maps = loaded(
+      "[directory]\nendpoint_map = { EXCH01 = \"onprem\", \"EXCH-EU-01\" = \"eu\" }\n"
+      "domain_map = { \"Partner.Example\" = \"corp.example\" }\nkind_values = { \"16\" = \"room\" }\n"
+      "[directory.attributes]\nproxy_addresses = \"none\"\nkind = \"employeeType\"\n");
+  CHECK(maps.directory.endpoint_map.at("EXCH-EU-01") == "eu");
+  CHECK(maps.directory.domain_map.at("Partner.Example") == "corp.example");
+  CHECK(maps.directory.kind_values.at("16") == "room");
+  CHECK(maps.directory.attributes.kind == "employeeType");
+  CHECK(error_of("[directory]\ndomain_map = { \"a@b\" = \"corp.example\" }\n") ==
+        "t.toml:2:24: directory.domain_map.\"a@b\": must be a domain name such as \"corp.example\" (no '@')");
+  CHECK(error_of("[directory]\nkind_values = { \"16\" = \"chair\" }\n") ==
+        "t.toml:2:24: directory.kind_values.16: must be one of \"user\", \"contact\", \"room\", \"resource\" "
+        "(got \"chair\")");
+  CHECK(error_of("[directory]\nendpoint_map = { X = \"has space\" }\n") ==
+        "t.toml:2:22: directory.endpoint_map.X: must be an endpoint name (letters, digits, '-', '_', '.'; at most 64) "
+        "(got \"has space\")");
+  CHECK(error_of("[directory]\nendpoint_map = \"EXCH01=onprem\"\n") ==
+        "t.toml:2:1: directory.endpoint_map: must be a table, not a string (got \"EXCH01=onprem\")");
+  CHECK(error_of("[directory.attributes]\nmail = \"mail)(x\"\n") ==
+        "t.toml:2:1: directory.attributes.mail: must be an LDAP attribute name (got \"mail)(x\")");
 }
