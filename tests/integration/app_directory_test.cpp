@@ -106,7 +106,11 @@ TEST_CASE("app: a wrong bind password is a clear error at start-up and in /ready
   std::uint16_t port = test::free_port();
   d.write("c.toml", config_for(server, port));
   test::process p({calgate_bin, "serve", "--config", d.file("c.toml")}, {"CALGATE_TEST_LDAP_PW=wrong"});
-  auto ready = get(port, "/readyz", [](const response& r) { return r.status != 0; });
+  // The first bind attempt may still be under way when the listener is up
+  // ("connecting"); wait for its verdict.
+  auto ready = get(port, "/readyz", [](const response& r) {
+    return r.status != 0 && r.body.find("connecting") == std::string::npos;
+  });
   CHECK(ready.status == 503);
   CHECK_THAT(ready.body, Catch::Contains("\"status\":\"not ready\""));
   CHECK_THAT(ready.body, Catch::Contains("Invalid credentials"));
