@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(g++ meson ninja-build pkgconf ca-certificates
   libuv1-dev libssl-dev libldap-dev libsimdjson-dev libexpat1-dev node-llhttp
   libtomlplusplus-dev libhowardhinnant-date-dev)
-test_pkgs=(catch2 openssl python3 curl tinyproxy slapd ldap-utils)
+test_pkgs=(catch2 openssl python3 curl tinyproxy slapd ldap-utils python3-ntlm-auth python3-exchangelib davmail-server libxml2-utils)
 bench_pkgs=(wrk nginx-light curl python3 util-linux procps)
 
 want=("${build_pkgs[@]}")

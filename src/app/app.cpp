@@ -115,6 +115,61 @@ svc::directory_options directory_options_from(const config::directory& d) {
   return o;
 }
 
+net::http::client_options http_client_options_from(const config::http_client& h) {
+  net::http::client_options o;
+  o.max_per_origin = h.max_per_origin;
+  o.idle_timeout = h.idle_timeout;
+  o.connect_timeout = h.connect_timeout;
+  o.tls_timeout = h.tls_timeout;
+  o.response_header_timeout = h.response_header_timeout;
+  o.total_timeout = h.total_timeout;
+  o.max_response_bytes = h.max_response_bytes;
+  o.max_header_bytes = h.max_header_bytes;
+  o.proxy = h.proxy;
+  o.user_agent = h.user_agent;
+  o.metrics_name = "upstream";
+  return o;
+}
+
+proto::ews::endpoint_options ews_options_from(const std::string& name, const config::exchange_endpoint& e) {
+  proto::ews::endpoint_options o;
+  o.name = name;
+  o.url = e.url;
+  o.version = e.version;
+  o.fallback_version = e.fallback_version;
+  for (const auto& a : e.accounts) {
+    proto::ews::account acct;
+    acct.name = a.name;
+    acct.auth = a.auth == "basic"    ? proto::ews::auth_kind::basic
+                : a.auth == "bearer" ? proto::ews::auth_kind::bearer
+                                     : proto::ews::auth_kind::ntlm;
+    acct.user = a.user;
+    acct.password = a.password;
+    acct.max_concurrency = a.max_concurrency;
+    o.accounts.push_back(std::move(acct));
+  }
+  o.max_mailboxes_per_request = e.max_mailboxes_per_request;
+  o.max_window = std::chrono::duration_cast<std::chrono::minutes>(e.max_window);
+  o.max_parallel = e.max_parallel;
+  o.request_timeout = e.request_timeout;
+  o.max_attempts = static_cast<int>(e.max_attempts);
+  o.retry_min = e.retry_min;
+  o.retry_max = e.retry_max;
+  o.max_response_bytes = e.max_response_bytes;
+  return o;
+}
+
+proto::oauth::client_credentials oauth_credentials_from(const config::exchange_account& a) {
+  proto::oauth::client_credentials c;
+  c.token_url = a.token_url;
+  c.client_id = a.client_id;
+  c.client_secret = a.client_secret;
+  c.scope = a.scope;
+  c.refresh_before = a.refresh_before;
+  c.timeout = a.token_timeout;
+  return c;
+}
+
 application::application(config::root cfg, serve_options o) : cfg_(std::move(cfg)), opts_(std::move(o)) {
   metrics::registry::global().add_collector("process", render_process_metrics);
 }
@@ -161,6 +216,9 @@ std::error_code application::start(std::string& detail) {
       metrics::append_sample(out, "calgate_directory_cache_entries", {}, {}, static_cast<double>(directory_->cache_size()));
     });
   }
+  if (!cfg_.exchange.empty()) {
+    if (auto ec = start_exchange(detail)) return ec;
+  }
   add_routes();
   net::http::server_options so = server_options_from(cfg_.server, opts_);
   so.access_log = cfg_.log.access;
@@ -175,6 +233,41 @@ std::error_code application::start(std::string& detail) {
     return ec;
   }
   return {};
+}
+
+std::error_code application::start_exchange(std::string& detail) {
+  net::tls_client_config tc;
+  tc.ca_file = cfg_.http_client.ca_file;
+  tc.alpn = {"http/1.1"};
+  std::string why;
+  auto tls = net::tls_context::make_client(tc, &why);
+  if (!tls) {
+    detail = "http_client.ca_file: " + (why.empty() ? tls.error().message() : why);
+    return tls.error();
+  }
+  net::http::client_options ho = http_client_options_from(cfg_.http_client);
+  ho.tls = *tls;
+  http_ = std::make_unique<net::http::client>(std::move(ho));
+  for (const auto& [name, e] : cfg_.exchange) {
+    proto::ews::endpoint_options eo = ews_options_from(name, e);
+    for (std::size_t i = 0; i < eo.accounts.size(); ++i) {
+      if (eo.accounts[i].auth != proto::ews::auth_kind::bearer) continue;
+      auto ts = std::make_shared<proto::oauth::token_source>(*http_, oauth_credentials_from(e.accounts[i]));
+      tokens_.push_back(ts);
+      eo.accounts[i].tokens = std::move(ts);
+    }
+    log::info("exchange endpoint", {{"name", name},
+                                    {"url", e.url},
+                                    {"version", e.version},
+                                    {"accounts", static_cast<std::int64_t>(e.accounts.size())}});
+    exchange_.emplace(name, std::make_unique<proto::ews::client>(*http_, std::move(eo)));
+  }
+  return {};
+}
+
+proto::ews::client* application::exchange(std::string_view endpoint) noexcept {
+  auto it = exchange_.find(endpoint);
+  return it == exchange_.end() ? nullptr : it->second.get();
 }
 
 std::uint16_t application::port() const noexcept { return server_ ? server_->port() : 0; }
@@ -199,6 +292,7 @@ rt::task<void> application::run() {
   co_await background_.join();
   if (directory_) co_await directory_->stop();
   if (ldap_) co_await ldap_->stop();
+  if (http_) http_->close_idle();
 }
 
 void application::stop() { server_->stop(cfg_.server.shutdown_grace); }

@@ -239,6 +239,28 @@ void checker::fail(std::string_view key, std::string_view message) {
   report_.add(at, join_path(path_, key), message);
 }
 
+void checker::fail_at(const toml::source_region& at, std::string_view path,
+                      std::string_view message) {
+  report_.add(at, path, message);
+}
+
+std::string table_header(std::string_view path) {
+  if (!path.empty() && path.back() == ']') {
+    std::size_t open = path.rfind('[');
+    if (open != std::string_view::npos) return "[[" + std::string(path.substr(0, open)) + "]]";
+  }
+  return "[" + std::string(path) + "]";
+}
+
+const toml::table* table_or_report(report& r, const toml::node& v, const toml::source_region& at,
+                                   const std::string& path, std::string_view shape) {
+  const toml::table* t = v.as_table();
+  if (t == nullptr) {
+    r.add(at, path, "must be " + std::string(shape) + ", not " + std::string(type_phrase(v.type())));
+  }
+  return t;
+}
+
 const toml::source_region& position_of(const toml::key& k, const toml::node& v) noexcept {
   if (v.is_table() && v.source().begin.line != 0) return v.source();
   return k.source();

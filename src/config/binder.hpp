@@ -9,8 +9,10 @@
 // Internal to src/config: the only place, with its .cpp files, that includes toml++.
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -134,6 +136,10 @@ class checker {
       : report_(r), table_(t), path_(std::move(path)) {}
   // Reported at `key` if the file sets it, else at the table.
   void fail(std::string_view key, std::string_view message);
+  // For rules spanning tables: reported at `at`, naming `path`.
+  void fail_at(const toml::source_region& at, std::string_view path, std::string_view message);
+  const toml::table& table() const noexcept { return table_; }
+  const std::string& path() const noexcept { return path_; }
 
  private:
   report& report_;
@@ -141,12 +147,20 @@ class checker {
   std::string path_;
 };
 
+// A sub-table of a section: a fixed table, an optional table, a map of named tables
+// ([exchange.<name>]) or an array of tables ([[exchange.<name>.account]]).
 template <class S>
 struct table_spec {
   std::string_view name;
-  std::function<void(report&, const toml::table&, const std::string& path, S&)> read;
+  // Reads the node at `name` (checking that it has the right TOML shape).
+  std::function<void(report&, const toml::node&, const toml::source_region& at,
+                     const std::string& path, S&)>
+      read;
   std::function<void(std::string& out, const S&, const std::string& path, bool masked)> write;
+  // Known keys, dotted; a map's names show as "<name>", an array's elements as "[]".
   std::function<void(std::vector<std::string>& out, const std::string& path)> list;
+  bool required = false;  // the parent table must have it
+  bool array = false;     // an array of tables (for messages)
 };
 
 template <class S>
@@ -158,6 +172,12 @@ struct section {
 
 // Position of a key for messages: a table's header, else the key itself.
 const toml::source_region& position_of(const toml::key& k, const toml::node& v) noexcept;
+// "[a.b]" for a table, "[[a.b]]" for an element "a.b[2]" of an array of tables.
+std::string table_header(std::string_view path);
+// The node as a table, or nothing after reporting "must be a table, not ..." (`shape` names
+// the expected form, e.g. "a table" or "a table such as [exchange.main]").
+const toml::table* table_or_report(report& r, const toml::node& v, const toml::source_region& at,
+                                   const std::string& path, std::string_view shape = "a table");
 // "unknown key" / "unknown table", with the closest known name as a suggestion.
 void report_unknown(report& r, const toml::key& k, const toml::node& v, const std::string& path,
                     const std::vector<std::string_view>& known_keys,
@@ -180,11 +200,7 @@ void read_section(report& r, const toml::table& t, const std::string& path,
     }
     for (const auto& ts : spec.tables) {
       if (handled || ts.name != k.str()) continue;
-      if (const toml::table* sub = v.as_table()) {
-        ts.read(r, *sub, child, out);
-      } else {
-        r.add(at, child, "must be a table, not " + std::string(type_phrase(v.type())));
-      }
+      ts.read(r, v, at, child, out);
       handled = true;
     }
     if (!handled) {
@@ -194,11 +210,18 @@ void read_section(report& r, const toml::table& t, const std::string& path,
       report_unknown(r, k, v, child, keys, tables);
     }
   }
+  const std::string required_here =
+      path.empty() ? std::string("is required") : "is required in " + table_header(path);
   for (const auto& ks : spec.keys) {
     if (ks.options.required && !t.contains(ks.name)) {
-      r.add(t.source(), join_path(path, ks.name),
-            path.empty() ? std::string("is required")
-                         : "is required in [" + path + "]");
+      r.add(t.source(), join_path(path, ks.name), required_here);
+    }
+  }
+  for (const auto& ts : spec.tables) {
+    if (ts.required && !t.contains(ts.name)) {
+      std::string child = join_path(path, ts.name);
+      r.add(t.source(), child,
+            ts.array ? required_here + " (at least one [[" + child + "]])" : required_here);
     }
   }
   if (spec.check && r.count() == errors_before) {
@@ -207,14 +230,21 @@ void read_section(report& r, const toml::table& t, const std::string& path,
   }
 }
 
+// A table's keys and sub-tables, after its header.
 template <class S>
-void write_section(std::string& out, const section<S>& spec, const S& s, const std::string& path,
-                   bool masked) {
-  if (!path.empty()) out += "\n[" + path + "]\n";
+void write_body(std::string& out, const section<S>& spec, const S& s, const std::string& path,
+                bool masked) {
   for (const auto& ks : spec.keys) {
     out += std::string(ks.name) + " = " + ks.write(s, masked) + "\n";
   }
   for (const auto& ts : spec.tables) ts.write(out, s, join_path(path, ts.name), masked);
+}
+
+template <class S>
+void write_section(std::string& out, const section<S>& spec, const S& s, const std::string& path,
+                   bool masked) {
+  if (!path.empty()) out += "\n[" + path + "]\n";
+  write_body(out, spec, s, path, masked);
 }
 
 template <class S>
@@ -227,8 +257,11 @@ void list_keys(std::vector<std::string>& out, const section<S>& spec, const std:
 template <class S, class C>
 table_spec<S> table(std::string_view name, C S::*member, const section<C>& spec) {
   return {name,
-          [member, &spec](report& r, const toml::table& t, const std::string& path, S& s) {
-            read_section(r, t, path, spec, s.*member);
+          [member, &spec](report& r, const toml::node& v, const toml::source_region& at,
+                          const std::string& path, S& s) {
+            if (const toml::table* t = table_or_report(r, v, at, path)) {
+              read_section(r, *t, path, spec, s.*member);
+            }
           },
           [member, &spec](std::string& out, const S& s, const std::string& path, bool masked) {
             write_section(out, spec, s.*member, path, masked);
@@ -242,8 +275,11 @@ table_spec<S> table(std::string_view name, C S::*member, const section<C>& spec)
 template <class S, class C>
 table_spec<S> table(std::string_view name, std::optional<C> S::*member, const section<C>& spec) {
   return {name,
-          [member, &spec](report& r, const toml::table& t, const std::string& path, S& s) {
-            read_section(r, t, path, spec, (s.*member).emplace());
+          [member, &spec](report& r, const toml::node& v, const toml::source_region& at,
+                          const std::string& path, S& s) {
+            if (const toml::table* t = table_or_report(r, v, at, path)) {
+              read_section(r, *t, path, spec, (s.*member).emplace());
+            }
           },
           [member, &spec](std::string& out, const S& s, const std::string& path, bool masked) {
             if (s.*member) {
@@ -255,6 +291,120 @@ table_spec<S> table(std::string_view name, std::optional<C> S::*member, const se
           [&spec](std::vector<std::string>& out, const std::string& path) {
             list_keys(out, spec, path);
           }};
+}
+
+// Tables named by the user, [exchange.<name>], read into a map keyed by name. `name_problem`
+// vets each name (returning why it is not acceptable, or ""). In known_keys() and in messages
+// about the map as a whole the name shows as "<name>".
+template <class S, class C>
+table_spec<S> table_map(std::string_view name, std::map<std::string, C> S::*member,
+                        const section<C>& spec,
+                        std::function<std::string(std::string_view)> name_problem) {
+  return {name,
+          [member, &spec, name_problem](report& r, const toml::node& v,
+                                        const toml::source_region& at, const std::string& path,
+                                        S& s) {
+            const toml::table* t = table_or_report(r, v, at, path);
+            if (t == nullptr) return;
+            for (auto&& [k, sub] : *t) {
+              std::string child = join_path(path, k.str());
+              const toml::source_region& sub_at = position_of(k, sub);
+              const bool is_member_key =
+                  std::any_of(spec.keys.begin(), spec.keys.end(),
+                              [&](const auto& ks) { return ks.name == k.str(); });
+              if (!sub.is_table() && is_member_key) {
+                // "[exchange]\nurl = ..." forgot the name.
+                r.add(sub_at, child,
+                      "belongs in a named table such as [" + join_path(path, "main") +
+                          "] (the keys of [" + path + "] are names)");
+                continue;
+              }
+              const toml::table* element = table_or_report(
+                  r, sub, sub_at, child, "a table such as [" + join_path(path, "main") + "]");
+              if (element == nullptr) continue;
+              if (name_problem) {
+                if (std::string why = name_problem(k.str()); !why.empty()) {
+                  r.add(sub_at, child, "the name " + why);
+                  continue;
+                }
+              }
+              read_section(r, *element, child, spec, (s.*member)[std::string(k.str())]);
+            }
+          },
+          [member, &spec](std::string& out, const S& s, const std::string& path, bool masked) {
+            if ((s.*member).empty()) out += "\n# no [" + path + ".<name>] is set\n";
+            for (const auto& [n, c] : s.*member) {
+              write_section(out, spec, c, join_path(path, n), masked);
+            }
+          },
+          [&spec](std::vector<std::string>& out, const std::string& path) {
+            list_keys(out, spec, path + ".<name>");
+          }};
+}
+
+template <class C>
+struct array_rules {
+  bool required = false;  // at least one element, and the parent table must have the array
+  // Elements must differ in this key (e.g. "name"); unique_member is the member it reads.
+  std::string_view unique_key;
+  std::string C::*unique_member = nullptr;
+};
+
+// An array of tables, [[exchange.main.account]] (or account = [{...}, ...]). Elements are
+// reported as "path[index]", counted from 0 like other arrays; in known_keys() as "path[]".
+template <class S, class C>
+table_spec<S> table_array(std::string_view name, std::vector<C> S::*member,
+                          const section<C>& spec, array_rules<C> rules = {}) {
+  return {name,
+          [member, &spec, rules](report& r, const toml::node& v, const toml::source_region& at,
+                                 const std::string& path, S& s) {
+            const toml::array* a = v.as_array();
+            bool tables = a != nullptr && std::all_of(a->begin(), a->end(), [](const toml::node& e) {
+                            return e.is_table();
+                          });
+            if (!tables) {
+              r.add(at, path,
+                    "must be an array of tables ([[" + path + "]]), not " +
+                        std::string(a != nullptr ? "an array of other values"
+                                                 : type_phrase(v.type())));
+              return;
+            }
+            if (a->empty() && rules.required) {
+              r.add(at, path, "must have at least one table ([[" + path + "]])");
+              return;
+            }
+            std::vector<C> elements(a->size());
+            for (std::size_t i = 0; i < a->size(); ++i) {
+              const toml::table& t = *(*a)[i].as_table();
+              std::string element_path = path + "[" + std::to_string(i) + "]";
+              read_section(r, t, element_path, spec, elements[i]);
+              if (rules.unique_member == nullptr || !t.contains(rules.unique_key) ||
+                  (elements[i].*rules.unique_member).empty()) {
+                continue;
+              }
+              for (std::size_t j = 0; j < i; ++j) {
+                if (elements[j].*rules.unique_member != elements[i].*rules.unique_member) continue;
+                auto it = t.find(rules.unique_key);
+                r.add(it->first.source(), join_path(element_path, rules.unique_key),
+                      "is already used by " + path + "[" + std::to_string(j) + "] (got " +
+                          toml_quote(elements[i].*rules.unique_member) + ")");
+                break;
+              }
+            }
+            s.*member = std::move(elements);
+          },
+          [member, &spec](std::string& out, const S& s, const std::string& path, bool masked) {
+            if ((s.*member).empty()) out += "\n# no [[" + path + "]] is set\n";
+            for (const auto& c : s.*member) {
+              out += "\n[[" + path + "]]\n";
+              write_body(out, spec, c, path, masked);
+            }
+          },
+          [&spec](std::vector<std::string>& out, const std::string& path) {
+            list_keys(out, spec, path + "[]");
+          },
+          rules.required,
+          true};
 }
 
 }  // namespace calgate::config::detail

@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "net/http/url.hpp"
 #include "proto/ldap/filter.hpp"
 
 #include <fcntl.h>
@@ -141,6 +142,128 @@ detail::value_kind<std::string> ldap_urls() {
             }
             if (!any) {
               f.fail("must name at least one ldap:// or ldaps:// URL");
+              return false;
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(v); },
+          {}};
+}
+
+// An account name: like an endpoint name.
+std::string account_problem(std::string_view v) {
+  bool ok = !v.empty() && v.size() <= 64;
+  for (char ch : v) ok = ok && name_char(ch, "-_.");
+  return ok ? std::string() : "must be an account name (letters, digits, '-', '_', '.'; at most 64)";
+}
+
+detail::value_kind<std::string> account_name() { return checked_text(account_problem); }
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c >> 5) == 0x6) {
+      n = 1, cp = c & 0x1Fu;
+    } else if ((c >> 4) == 0xE) {
+      n = 2, cp = c & 0x0Fu;
+    } else if ((c >> 3) == 0x1E) {
+      n = 3, cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    static constexpr std::uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;  // overlong, surrogate
+    i += n + 1;
+  }
+  return true;
+}
+
+// A user name or password: UTF-8 (NTLM sends it as UTF-16) without control characters.
+detail::value_kind<std::string> credential_text() {
+  return {[](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            if (v->size() > 1024) {
+              f.fail_quietly("must be at most 1024 bytes long");
+              return false;
+            }
+            bool control = std::any_of(v->begin(), v->end(), [](char ch) {
+              auto u = static_cast<unsigned char>(ch);
+              return u < 0x20 || u == 0x7F;
+            });
+            if (control || !valid_utf8(*v)) {
+              f.fail("must be UTF-8 text without control characters");
+              return false;
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(escape_env(v)); },
+          {}};
+}
+
+// An absolute http:// or https:// URL ("" only if `allow_empty`), without credentials:
+// those belong to the accounts.
+detail::value_kind<std::string> http_url(bool allow_empty, std::string_view example) {
+  return {[allow_empty, example = std::string(example)](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            if (!v->empty() || !allow_empty) {
+              auto u = net::http::url::parse(*v);
+              if (!u) {
+                f.fail("must be an http:// or https:// URL such as " + detail::toml_quote(example));
+                return false;
+              }
+              std::size_t host_at = v->find("://") + 3;
+              std::string_view authority =
+                  std::string_view(*v).substr(host_at, v->find_first_of("/?#", host_at) - host_at);
+              if (!u->user.empty() || !u->password.empty() ||
+                  authority.find('@') != std::string_view::npos) {
+                f.fail_quietly("must not contain a user name or password (set them in the account)");
+                return false;
+              }
+              if (v->find('#') != std::string::npos) {
+                f.fail("must not have a #fragment");
+                return false;
+              }
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(escape_env(v)); },
+          {}};
+}
+
+// RequestServerVersion values of the EWS schemas (reference/ews.md §3.2).
+detail::value_kind<std::string> ews_version() {
+  static constexpr std::string_view versions[] = {
+      "Exchange2007_SP1", "Exchange2010",     "Exchange2010_SP1", "Exchange2010_SP2",
+      "Exchange2013",     "Exchange2013_SP1", "Exchange2016"};
+  return {[](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            if (*v == "Exchange2019") {
+              f.fail("is not an EWS schema version: real Exchange 2019 servers reject it "
+                     "(ErrorInvalidRequest); use \"Exchange2016\" or \"Exchange2013\"");
+              return false;
+            }
+            if (std::find(std::begin(versions), std::end(versions), *v) == std::end(versions)) {
+              std::string choices;
+              for (std::string_view c : versions) choices += (choices.empty() ? "" : ", ") + detail::toml_quote(c);
+              f.fail("must be one of " + choices);
               return false;
             }
             out = std::move(*v);
@@ -326,6 +449,139 @@ const section<directory>& directory_section() {
   return s;
 }
 
+const section<exchange_account>& exchange_account_section() {
+  static const section<exchange_account> s{
+      {
+          key("name", &exchange_account::name, account_name(), {.required = true}),
+          key("auth", &exchange_account::auth, one_of({"basic", "ntlm", "bearer"})),
+          key("user", &exchange_account::user, credential_text()),
+          key("password", &exchange_account::password, credential_text(), {.secret = true}),
+          key("max_concurrency", &exchange_account::max_concurrency, integer_in<std::uint32_t>(1, 256)),
+          key("token_url", &exchange_account::token_url, http_url(true, "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token")),
+          key("client_id", &exchange_account::client_id, text({.max_length = 256, .header_value = true})),
+          key("client_secret", &exchange_account::client_secret, text({.max_length = 1024}), {.secret = true}),
+          key("scope", &exchange_account::scope, text({.allow_empty = false, .max_length = 1024, .header_value = true})),
+          key("refresh_before", &exchange_account::refresh_before, duration_in(0ms, 1h)),
+          key("token_timeout", &exchange_account::token_timeout, duration_in(timeout_min, 5min)),
+      },
+      {},
+      [](const exchange_account& v, detail::checker& c) {
+        const std::string with = "with auth = " + detail::toml_quote(v.auth);
+        const std::pair<std::string_view, const std::string*> token_keys[] = {
+            {"token_url", &v.token_url}, {"client_id", &v.client_id}, {"client_secret", &v.client_secret}};
+        if (v.auth == "bearer") {
+          for (const auto& [k, value] : token_keys) {
+            if (value->empty()) c.fail(k, "is required " + with);
+          }
+          if (!v.user.empty()) c.fail("user", "must be empty " + with + " (the token identifies the caller)");
+          if (!v.password.empty()) c.fail("password", "must be empty " + with + " (the token identifies the caller)");
+          return;
+        }
+        if (v.user.empty()) c.fail("user", "is required " + with);
+        if (v.password.empty()) c.fail("password", "is required " + with);
+        if (v.auth == "basic" && v.user.find(':') != std::string::npos)
+          c.fail("user", "must not contain ':' " + with + " (RFC 7617)");
+        for (const auto& [k, value] : token_keys) {
+          if (!value->empty()) c.fail(k, "must be empty " + with + " (only bearer accounts use it)");
+        }
+        // These have defaults (which render() writes for every account): only another value
+        // is a mistake.
+        const exchange_account defaults;
+        auto bearer_only = [&](std::string_view k, bool differs) {
+          if (differs) c.fail(k, "is set, but only accounts with auth = \"bearer\" use it");
+        };
+        bearer_only("scope", v.scope != defaults.scope);
+        bearer_only("refresh_before", v.refresh_before != defaults.refresh_before);
+        bearer_only("token_timeout", v.token_timeout != defaults.token_timeout);
+      }};
+  return s;
+}
+
+const section<exchange_endpoint>& exchange_endpoint_section() {
+  static const section<exchange_endpoint> s{
+      {
+          key("url", &exchange_endpoint::url, http_url(false, "https://mail.corp.example/EWS/Exchange.asmx"),
+              {.required = true}),
+          key("version", &exchange_endpoint::version, ews_version()),
+          key("fallback_version", &exchange_endpoint::fallback_version, ews_version()),
+          key("max_mailboxes_per_request", &exchange_endpoint::max_mailboxes_per_request,
+              integer_in<std::uint32_t>(1, 100)),
+          key("max_window", &exchange_endpoint::max_window, duration_in(1h, 62 * 24h)),
+          key("max_parallel", &exchange_endpoint::max_parallel, integer_in<std::uint32_t>(1, 64)),
+          key("request_timeout", &exchange_endpoint::request_timeout, duration_in(timeout_min, timeout_max)),
+          key("max_attempts", &exchange_endpoint::max_attempts, integer_in<std::uint32_t>(1, 10)),
+          key("retry_min", &exchange_endpoint::retry_min, duration_in(timeout_min, 10min)),
+          key("retry_max", &exchange_endpoint::retry_max, duration_in(timeout_min, 10min)),
+          key("max_response_bytes", &exchange_endpoint::max_response_bytes, size_in(1 * KiB, 1 * GiB)),
+      },
+      {
+          detail::table_array("account", &exchange_endpoint::accounts, exchange_account_section(),
+                              {.required = true, .unique_key = "name", .unique_member = &exchange_account::name}),
+      },
+      [](const exchange_endpoint& v, detail::checker& c) {
+        if (v.retry_min > v.retry_max)
+          c.fail("retry_min", "must not be longer than " + c.path() + ".retry_max (" +
+                                  format_duration(v.retry_max) + ")");
+        if (v.max_window % std::chrono::minutes(1) != 0ms)
+          c.fail("max_window", "must be a whole number of minutes");
+      }};
+  return s;
+}
+
+// Where `names` (a dotted path below `t`) is set in the file, or nothing.
+const toml::source_region* position_in(const toml::table& t, std::initializer_list<std::string_view> names,
+                                       bool value_position = false) {
+  const toml::table* at = &t;
+  const toml::source_region* found = nullptr;
+  for (std::string_view n : names) {
+    if (at == nullptr) return nullptr;
+    auto it = at->find(n);
+    if (it == at->end()) return nullptr;
+    found = value_position ? &it->second.source() : &detail::position_of(it->first, it->second);
+    at = it->second.as_table();
+  }
+  return found;
+}
+
+// Every endpoint the directory names must be configured, once any is.
+void check_endpoints(const root& v, detail::checker& c) {
+  if (v.exchange.empty()) return;
+  std::string configured;
+  for (const auto& [name, e] : v.exchange) configured += (configured.empty() ? "" : ", ") + detail::toml_quote(name);
+  const toml::table& t = c.table();
+  // Where to report a rule about keys the file leaves at their defaults.
+  auto endpoint_at = [&](const std::string& name) -> const toml::source_region& {
+    const toml::source_region* at = position_in(t, {"exchange", name});
+    return at ? *at : t.source();
+  };
+  const toml::source_region& first_endpoint = endpoint_at(v.exchange.begin()->first);
+  if (!v.exchange.contains(v.directory.default_endpoint)) {
+    const toml::source_region* set = position_in(t, {"directory", "default_endpoint"});
+    std::string missing = "there is no [" + detail::join_path("exchange", v.directory.default_endpoint) +
+                          "] (configured: " + configured + ")";
+    c.fail_at(set ? *set : first_endpoint, "directory.default_endpoint",
+              set ? "names endpoint " + detail::toml_quote(v.directory.default_endpoint) + ", but " + missing
+                  : "is " + detail::toml_quote(v.directory.default_endpoint) + " by default, but " + missing +
+                        "; set it to one of the configured endpoints");
+  }
+  for (const auto& [server, endpoint] : v.directory.endpoint_map) {
+    if (v.exchange.contains(endpoint)) continue;
+    const toml::source_region* set = position_in(t, {"directory", "endpoint_map", server}, true);
+    c.fail_at(set ? *set : first_endpoint, detail::join_path("directory.endpoint_map", server),
+              "names endpoint " + detail::toml_quote(endpoint) + ", but there is no [" +
+                  detail::join_path("exchange", endpoint) + "] (configured: " + configured + ")");
+  }
+  // The shared HTTP client's total_timeout bounds every exchange it makes.
+  for (const auto& [name, e] : v.exchange) {
+    if (e.request_timeout <= v.http_client.total_timeout) continue;
+    const toml::source_region* set = position_in(t, {"exchange", name, "request_timeout"});
+    c.fail_at(set ? *set : endpoint_at(name),
+              detail::join_path(detail::join_path("exchange", name), "request_timeout"),
+              "must not be longer than http_client.total_timeout (" +
+                  format_duration(v.http_client.total_timeout) + ")");
+  }
+}
+
 const section<root>& root_section() {
   static const section<root> s{
       {},
@@ -335,9 +591,11 @@ const section<root>& root_section() {
           table("http_client", &root::http_client, http_client_section()),
           table("ldap", &root::ldap, ldap_section()),
           table("directory", &root::directory, directory_section()),
+          detail::table_map("exchange", &root::exchange, exchange_endpoint_section(), endpoint_problem),
       },
       [](const root& v, detail::checker& c) {
         if (v.ldap && v.directory.base_dn.empty()) c.fail("directory", "directory.base_dn is required with [ldap]");
+        check_endpoints(v, c);
       }};
   return s;
 }

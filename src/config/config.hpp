@@ -129,6 +129,40 @@ struct directory {
   bool operator==(const directory&) const = default;
 };
 
+// [[exchange.<name>.account]]: one role account requests to an endpoint go out as.
+struct exchange_account {
+  std::string name;           // required; unique within its endpoint (logs and metrics)
+  std::string auth = "ntlm";  // basic | ntlm | bearer
+  std::string user;           // basic / ntlm: "DOMAIN\\user" or "user@domain"
+  std::string password;       // basic / ntlm; secret
+  std::uint32_t max_concurrency = 8;  // requests in flight as this account
+  // bearer: OAuth2 client-credentials grant
+  std::string token_url;
+  std::string client_id;
+  std::string client_secret;  // secret
+  std::string scope = "https://outlook.office365.com/.default";
+  std::chrono::milliseconds refresh_before{300000};  // renew the cached token this long before expiry
+  std::chrono::milliseconds token_timeout{10000};    // one token request
+  bool operator==(const exchange_account&) const = default;
+};
+
+// [exchange.<name>]: one Exchange (EWS) endpoint; directory entries name it.
+struct exchange_endpoint {
+  std::string url;  // https://host/EWS/Exchange.asmx; required
+  std::string version = "Exchange2013";               // RequestServerVersion
+  std::string fallback_version = "Exchange2007_SP1";  // once, after ErrorInvalidServerVersion
+  std::uint32_t max_mailboxes_per_request = 100;
+  std::chrono::milliseconds max_window{42LL * 24 * 3600 * 1000};  // longest window per request
+  std::uint32_t max_parallel = 4;                     // requests in flight for one lookup
+  std::chrono::milliseconds request_timeout{30000};  // one HTTP exchange
+  std::uint32_t max_attempts = 4;
+  std::chrono::milliseconds retry_min{200};
+  std::chrono::milliseconds retry_max{5000};
+  std::uint64_t max_response_bytes = 64u << 20;
+  std::vector<exchange_account> accounts;  // [[exchange.<name>.account]]; at least one
+  bool operator==(const exchange_endpoint&) const = default;
+};
+
 // The whole file. Member names repeat their type names, hence the qualified types.
 struct root {
   config::server server;
@@ -136,6 +170,7 @@ struct root {
   config::http_client http_client;
   std::optional<config::ldap> ldap;
   config::directory directory;
+  std::map<std::string, exchange_endpoint> exchange;  // [exchange.<name>], by name
   std::string source;  // the file it was loaded from (for messages)
   bool operator==(const root&) const = default;
 };
@@ -161,7 +196,9 @@ load_result load_string(std::string_view toml, std::string_view source_name,
 // Without secrets to mask, loading the text gives back `cfg` (except `source`).
 std::string render(const root& cfg);
 
-// Every key the loader accepts, dotted ("server.listen", "server.tls.cert_file", ...).
+// Every key the loader accepts, dotted ("server.listen", "server.tls.cert_file", ...). Names
+// chosen in the file show as "<name>" and array elements as "[]":
+// "exchange.<name>.url", "exchange.<name>.account[].user".
 std::vector<std::string> known_keys();
 
 }  // namespace calgate::config

@@ -32,7 +32,7 @@ value_kind<T> integer_in(T lo, T hi) {
 
 value_kind<bool> boolean();
 
-// A string with a unit ("250ms", "10s", "5m", "1h") within [lo, hi]. A bare integer is
+// A string with a unit ("250ms", "10s", "5m", "1h", "42d") within [lo, hi]. A bare integer is
 // rejected rather than guessed at (seconds? milliseconds?).
 value_kind<std::chrono::milliseconds> duration_in(std::chrono::milliseconds lo,
                                                   std::chrono::milliseconds hi);

@@ -106,13 +106,14 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept
   if (!unit.empty() && (unit[0] == '.' || unit[0] == ',')) {
     return {ms{}, "duration must be a whole number of its unit, e.g. \"1500ms\" rather than \"1.5s\""};
   }
-  if (unit.empty()) return {ms{}, "duration needs a unit: ms, s, m or h"};
+  if (unit.empty()) return {ms{}, "duration needs a unit: ms, s, m, h or d"};
   std::uint64_t factor = 0;
   if (unit == "ms") factor = 1;
   else if (unit == "s") factor = 1000;
   else if (unit == "m") factor = 60 * 1000;
   else if (unit == "h") factor = 60 * 60 * 1000;
-  else return {ms{}, "duration has an unknown unit (use ms, s, m or h)"};
+  else if (unit == "d") factor = 24 * 60 * 60 * 1000;
+  else return {ms{}, "duration has an unknown unit (use ms, s, m, h or d)"};
   constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<ms::rep>::max());
   if (n > max / factor) return {ms{}, "duration is too large"};
   return {ms{static_cast<ms::rep>(n * factor)}, {}};
@@ -120,6 +121,7 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept
 
 std::string format_duration(std::chrono::milliseconds d) {
   auto v = d.count();
+  if (v != 0 && v % (24 * 60 * 60 * 1000) == 0) return std::to_string(v / (24 * 60 * 60 * 1000)) + "d";
   if (v != 0 && v % (60 * 60 * 1000) == 0) return std::to_string(v / (60 * 60 * 1000)) + "h";
   if (v != 0 && v % (60 * 1000) == 0) return std::to_string(v / (60 * 1000)) + "m";
   if (v != 0 && v % 1000 == 0) return std::to_string(v / 1000) + "s";

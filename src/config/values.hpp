@@ -19,9 +19,9 @@ struct parsed {
   explicit operator bool() const noexcept { return error.empty(); }
 };
 
-// "<digits><unit>" with unit ms, s, m or h; no sign, no fraction, no spaces.
+// "<digits><unit>" with unit ms, s, m, h or d (24h); no sign, no fraction, no spaces.
 parsed<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept;
-// The largest unit that represents `d` exactly: 90000ms -> "90s", 3600000ms -> "1h".
+// The largest unit that represents `d` exactly: 90000ms -> "90s", 3600000ms -> "1h", 86400000ms -> "1d".
 std::string format_duration(std::chrono::milliseconds d);
 
 // "<digits><unit>" with unit B, KiB, MiB, GiB or TiB (powers of 1024).

@@ -10,8 +10,10 @@
 
 namespace calgate::rt {
 
-// co_await sleep_for(d): resumes after d, or throws rt::error(canceled/timed_out)
-// when the awaiting coroutine's stop token is triggered first.
+// co_await sleep_for(d): resumes no earlier than d after the call (the loop's
+// cached time is refreshed first, and a millisecond is added for its
+// truncation), or throws rt::error(canceled/timed_out) when the awaiting
+// coroutine's stop token is triggered first. Back-off hints rely on this.
 class sleep_for : private timer_entry {
  public:
   explicit sleep_for(std::chrono::milliseconds d) noexcept
@@ -31,7 +33,8 @@ class sleep_for : private timer_entry {
       self->cb_.reset();
       self->h_.resume();
     };
-    loop::current().timers().arm(*this, ms_);
+    loop::current().update_time();
+    loop::current().timers().arm(*this, ms_ > 0 ? ms_ + 1 : 0);
     cb_.emplace(t, on_stop{this});
     return true;
   }

@@ -36,6 +36,24 @@ void add_test_routes(router& r) {
   r.add("GET", "/users/{id}/calendar", [](request& q) -> rt::task<response> {
     co_return response::text(200, "calendar of " + std::string(q.param("id")));
   });
+  r.add("GET", "/abort", [](request&) -> rt::task<response> {
+    response resp;
+    resp.abort = true;
+    co_return resp;
+  });
+  r.add("GET", "/conn", [](request& q) -> rt::task<response> { co_return response::text(200, std::to_string(q.connection_id)); });
+  r.add("GET", "/paced", [](request&) -> rt::task<response> {
+    response resp = response::text(200, "");
+    resp.content_length = 30;
+    resp.body_writer = [](net::stream& st) -> rt::task<std::error_code> {
+      for (int i = 0; i < 3; ++i) {
+        co_await rt::sleep_for(20ms);
+        if (auto ec = co_await st.write("0123456789")) co_return ec;
+      }
+      co_return std::error_code{};
+    };
+    co_return resp;
+  });
   r.add("POST", "/EWS/Exchange.asmx", [](request&) -> rt::task<response> { co_return response::text(200, "ews"); },
         route_options{true});
 }
@@ -461,5 +479,29 @@ TEST_CASE("server: access log lines carry request id, route, status and duration
     REQUIRE_THAT(lines, !Catch::Contains("s3cret"));
     srv.stop(1s);
     co_await g.join();
+  });
+}
+
+TEST_CASE("server: abort closes without an answer; streamed bodies; connection ids", "[http][server]") {
+  run_loop_test([]() -> rt::task<void> {
+    running s;
+    std::string aborted = co_await raw_exchange(s.port(), get("/abort"));
+    CHECK(aborted.empty());
+    auto t0 = std::chrono::steady_clock::now();
+    std::string paced = co_await raw_exchange(s.port(), get("/paced", "Connection: close\r\n"), 500ms);
+    auto rs = parse_responses(paced);
+    REQUIRE(rs.size() == 1);
+    CHECK(rs[0].headers.get("Content-Length") == std::optional<std::string_view>("30"));
+    CHECK(rs[0].body == "012345678901234567890123456789");
+    CHECK(std::chrono::steady_clock::now() - t0 >= 55ms);
+    std::string two = co_await raw_exchange(s.port(), get("/conn") + get("/conn", "Connection: close\r\n"));
+    auto same = parse_responses(two);
+    REQUIRE(same.size() == 2);
+    CHECK(same[0].body == same[1].body);
+    std::string other = co_await raw_exchange(s.port(), get("/conn", "Connection: close\r\n"));
+    auto diff = parse_responses(other);
+    REQUIRE(diff.size() == 1);
+    CHECK(diff[0].body != same[0].body);
+    co_await s.stop();
   });
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/app.hpp"
 #include "config/config.hpp"
 #include "config/values.hpp"
 
@@ -305,10 +306,10 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
   CHECK(error_of("[server]\nfrobnicate = 10\n") == "t.toml:2:1: server.frobnicate: unknown key");
   CHECK(error_of("listen = \"127.0.0.1:1\"\n") == "t.toml:1:1: listen: unknown key");
   CHECK(error_of("\n[bogus]\nurl = \"ldap://x\"\n") ==
-        "t.toml:2:1: bogus: unknown table (known here: server, log, http_client, ldap, directory)");
+        "t.toml:2:1: bogus: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
   // Suggestions only for likely typos (swapped letters count as one edit).
   CHECK(error_of("[foo]\n") ==
-        "t.toml:1:1: foo: unknown table (known here: server, log, http_client, ldap, directory)");
+        "t.toml:1:1: foo: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
   CHECK(error_of("[log]\nlevle = \"info\"\n") ==
         "t.toml:2:1: log.levle: unknown key (did you mean \"level\"?)");
   CHECK(error_of("[log]\nlvl = \"info\"\n") == "t.toml:2:1: log.lvl: unknown key");
@@ -320,7 +321,7 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
   CHECK(nested[0] == "t.toml:4:1: server.tls.extra: unknown table");
   CHECK(error_of("[log]\n\"odd key\" = 1\n") == "t.toml:2:1: log.\"odd key\": unknown key");
   CHECK(error_of("[[outbox]]\nx = 1\n") ==
-        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client, ldap, directory)");
+        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
   CHECK(error_of("[log]\naccess.deep = 1\n") == "t.toml:2:1: log.access: must be a boolean (true "
                                                 "or false), not a table");
 }
@@ -556,9 +557,13 @@ TEST_CASE("config: durations", "[config]") {
   CHECK(parse_duration("007s").value == 7s);
   CHECK(parse_duration("9223372036854775807ms").value.count() == 9223372036854775807LL);
   CHECK(parse_duration("2562047788015h").value == 2562047788015h);
+  CHECK(parse_duration("1d").value == 24h);
+  CHECK(parse_duration("42d").value == 42 * 24h);
+  CHECK(parse_duration("106751991167d").value == 106751991167 * 24h);
+  CHECK(parse_duration("106751991168d").error == "duration is too large");
 
   CHECK(parse_duration("").error == "duration is empty");
-  CHECK(parse_duration("10").error == "duration needs a unit: ms, s, m or h");
+  CHECK(parse_duration("10").error == "duration needs a unit: ms, s, m, h or d");
   CHECK(parse_duration("-5s").error == "duration must not be negative");
   CHECK(parse_duration("+5s").error == "duration must start with a whole number, e.g. \"30s\"");
   CHECK(parse_duration("s").error == "duration must start with a whole number, e.g. \"30s\"");
@@ -566,11 +571,12 @@ TEST_CASE("config: durations", "[config]") {
   CHECK(parse_duration(" 5s").error == "duration must start with a whole number, e.g. \"30s\"");
   CHECK(parse_duration("1.5s").error ==
         "duration must be a whole number of its unit, e.g. \"1500ms\" rather than \"1.5s\"");
-  CHECK(parse_duration("10 s").error == "duration has an unknown unit (use ms, s, m or h)");
-  CHECK(parse_duration("10S").error == "duration has an unknown unit (use ms, s, m or h)");
-  CHECK(parse_duration("10sec").error == "duration has an unknown unit (use ms, s, m or h)");
-  CHECK(parse_duration("1d").error == "duration has an unknown unit (use ms, s, m or h)");
-  CHECK(parse_duration("1h30m").error == "duration has an unknown unit (use ms, s, m or h)");
+  CHECK(parse_duration("10 s").error == "duration has an unknown unit (use ms, s, m, h or d)");
+  CHECK(parse_duration("10S").error == "duration has an unknown unit (use ms, s, m, h or d)");
+  CHECK(parse_duration("10sec").error == "duration has an unknown unit (use ms, s, m, h or d)");
+  CHECK(parse_duration("1D").error == "duration has an unknown unit (use ms, s, m, h or d)");
+  CHECK(parse_duration("1w").error == "duration has an unknown unit (use ms, s, m, h or d)");
+  CHECK(parse_duration("1h30m").error == "duration has an unknown unit (use ms, s, m, h or d)");
   CHECK(parse_duration("9223372036854775808ms").error == "duration is too large");
   CHECK(parse_duration("2562047788016h").error == "duration is too large");
   CHECK(parse_duration("99999999999999999999s").error == "duration is too large");
@@ -580,6 +586,8 @@ TEST_CASE("config: durations", "[config]") {
   CHECK(config::format_duration(90s) == "90s");
   CHECK(config::format_duration(120s) == "2m");
   CHECK(config::format_duration(2h) == "2h");
+  CHECK(config::format_duration(25h) == "25h");
+  CHECK(config::format_duration(48h) == "2d");
   CHECK(config::format_duration(0ms) == "0ms");
 
   // In a file: a bare number is rejected with a hint, whatever its value.
@@ -590,7 +598,7 @@ TEST_CASE("config: durations", "[config]") {
         "t.toml:2:1: server.idle_timeout: must be a duration string with a unit, e.g. \"30s\" or "
         "\"250ms\" (got 1.5)");
   CHECK(error_of("[server]\nidle_timeout = \"60\"\n") ==
-        "t.toml:2:1: server.idle_timeout: duration needs a unit: ms, s, m or h (got \"60\")");
+        "t.toml:2:1: server.idle_timeout: duration needs a unit: ms, s, m, h or d (got \"60\")");
   CHECK(error_of("[server]\nidle_timeout = \"99999999999999999999ms\"\n") ==
         "t.toml:2:1: server.idle_timeout: duration is too large (got \"99999999999999999999ms\")");
   CHECK(error_of("[server]\nidle_timeout = \"-1s\"\n") ==
@@ -755,10 +763,11 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
   CHECK(key_set.size() == keys.size());
   for (std::string k : {"server.listen", "server.max_body_bytes", "server.tls.cert_file",
                         "server.tls.alpn", "log.level", "log.access", "http_client.proxy",
-                        "http_client.user_agent"}) {
+                        "http_client.user_agent", "exchange.<name>.url", "exchange.<name>.max_window",
+                        "exchange.<name>.account[].auth", "exchange.<name>.account[].client_secret"}) {
     CHECK(key_set.count(k) == 1);
   }
-  CHECK(keys.size() == 13 + 5 + 3 + 11 + 12 + 17 + 10);
+  CHECK(keys.size() == 13 + 5 + 3 + 11 + 12 + 17 + 10 + 11 + 11);
 
   const std::string doc = read_text(source_dir + "/README.md");
   for (const auto& k : keys) {
@@ -782,10 +791,12 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
       }
     }
   }
-  // The rendered defaults, with a default [server.tls] and [ldap] so their keys show.
+  // The rendered defaults, with a default [server.tls], [ldap] and an endpoint with one
+  // account (named as in the example) so their keys show.
   config::root defaults;
   defaults.server.tls = config::server_tls{};
   defaults.ldap = config::ldap{};
+  defaults.exchange["main"].accounts.emplace_back();
   std::istringstream rendered(config::render(defaults));
   std::string line, table;
   std::size_t seen = 0;
@@ -805,6 +816,12 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
     // Required keys show a sample path; the user agent's version changes with each release.
     if (name == "cert_file" || name == "key_file" || name == "user_agent" || (table == "ldap" && name == "url"))
       continue;
+    // The example's endpoint and accounts show sample values where there is no default.
+    static const std::set<std::string> samples{"url",      "name",      "user",         "password",
+                                               "token_url", "client_id", "client_secret"};
+    if (table.rfind("exchange.", 0) == 0 || table.rfind("[exchange.", 0) == 0) {
+      if (samples.count(name)) continue;
+    }
     CHECK(lines.count(line) == 1);
   }
   CHECK(seen == keys.size());
@@ -872,4 +889,372 @@ TEST_CASE("config: directory filters, maps and attribute names are checked", "[c
         "t.toml:2:1: directory.endpoint_map: must be a table, not a string (got \"EXCH01=onprem\")");
   CHECK(error_of("[directory.attributes]\nmail = \"mail)(x\"\n") ==
         "t.toml:2:1: directory.attributes.mail: must be an LDAP attribute name (got \"mail)(x\")");
+}
+
+namespace {
+
+// An endpoint and the directory pointing at it (lines 1-4), then one NTLM account (lines 5-8).
+const std::string endpoint_head =
+    "[directory]\ndefault_endpoint = \"main\"\n[exchange.main]\nurl = \"https://mail.corp.example/EWS/Exchange.asmx\"\n";
+const std::string ntlm_account =
+    "[[exchange.main.account]]\nname = \"svc\"\nuser = \"CORP\\\\svc\"\npassword = \"pw\"\n";
+
+const std::string full_exchange = R"([directory]
+default_endpoint = "main"
+endpoint_map = { EXCH01 = "main", "EXCH-EU-01" = "eu" }
+
+[exchange.main]
+url = "https://mail.corp.example/EWS/Exchange.asmx"
+version = "Exchange2016"
+fallback_version = "Exchange2010_SP2"
+max_mailboxes_per_request = 50
+max_window = "30d"
+max_parallel = 8
+request_timeout = "20s"
+max_attempts = 3
+retry_min = "100ms"
+retry_max = "2s"
+max_response_bytes = "32MiB"
+
+[[exchange.main.account]]
+name = "svc-ntlm"
+auth = "ntlm"
+user = "CORP\\svc-calgate"
+password = "${EWS_PW}"
+max_concurrency = 4
+
+[[exchange.main.account]]
+name = "svc.basic"
+auth = "basic"
+user = "svc@corp.example"
+password = "p@ss w0rd"
+
+[exchange.eu]
+url = "http://exch-eu.corp.example:8080/EWS/Exchange.asmx"
+
+[[exchange.eu.account]]
+name = "oauth"
+auth = "bearer"
+token_url = "https://login.microsoftonline.com/tenant/oauth2/v2.0/token"
+client_id = "app-id"
+client_secret = "${EWS_SECRET}"
+scope = "https://outlook.office365.com/EWS.AccessAsUser.All"
+refresh_before = "2m"
+token_timeout = "5s"
+)";
+
+config::env_lookup exchange_env() { return fake_env({{"EWS_PW", "hunter2"}, {"EWS_SECRET", "s3cr3t-value"}}); }
+
+}  // namespace
+
+TEST_CASE("config: [exchange.<name>] endpoints and their accounts", "[config][exchange]") {
+  auto cfg = loaded(full_exchange, exchange_env());
+  REQUIRE(cfg.exchange.size() == 2);
+  const auto& main = cfg.exchange.at("main");
+  CHECK(main.url == "https://mail.corp.example/EWS/Exchange.asmx");
+  CHECK(main.version == "Exchange2016");
+  CHECK(main.fallback_version == "Exchange2010_SP2");
+  CHECK(main.max_mailboxes_per_request == 50);
+  CHECK(main.max_window == 30 * 24h);
+  CHECK(main.max_parallel == 8);
+  CHECK(main.request_timeout == 20s);
+  CHECK(main.max_attempts == 3);
+  CHECK(main.retry_min == 100ms);
+  CHECK(main.retry_max == 2s);
+  CHECK(main.max_response_bytes == 32u << 20);
+  REQUIRE(main.accounts.size() == 2);
+  CHECK(main.accounts[0].name == "svc-ntlm");
+  CHECK(main.accounts[0].auth == "ntlm");
+  CHECK(main.accounts[0].user == "CORP\\svc-calgate");
+  CHECK(main.accounts[0].password == "hunter2");
+  CHECK(main.accounts[0].max_concurrency == 4);
+  CHECK(main.accounts[1].name == "svc.basic");
+  CHECK(main.accounts[1].auth == "basic");
+  CHECK(main.accounts[1].password == "p@ss w0rd");
+  CHECK(main.accounts[1].max_concurrency == 8);
+  const auto& eu = cfg.exchange.at("eu");
+  CHECK(eu.url == "http://exch-eu.corp.example:8080/EWS/Exchange.asmx");
+  CHECK(eu.version == "Exchange2013");
+  CHECK(eu.fallback_version == "Exchange2007_SP1");
+  CHECK(eu.max_window == 42 * 24h);
+  CHECK(eu.max_response_bytes == 64u << 20);
+  REQUIRE(eu.accounts.size() == 1);
+  const auto& oauth = eu.accounts[0];
+  CHECK(oauth.auth == "bearer");
+  CHECK(oauth.user.empty());
+  CHECK(oauth.password.empty());
+  CHECK(oauth.token_url == "https://login.microsoftonline.com/tenant/oauth2/v2.0/token");
+  CHECK(oauth.client_id == "app-id");
+  CHECK(oauth.client_secret == "s3cr3t-value");
+  CHECK(oauth.scope == "https://outlook.office365.com/EWS.AccessAsUser.All");
+  CHECK(oauth.refresh_before == 2min);
+  CHECK(oauth.token_timeout == 5s);
+
+  SECTION("defaults of an endpoint and an account") {
+    auto d = loaded(endpoint_head + ntlm_account);
+    const auto& e = d.exchange.at("main");
+    config::exchange_endpoint expected;
+    expected.url = "https://mail.corp.example/EWS/Exchange.asmx";
+    config::exchange_account a;
+    a.name = "svc";
+    a.user = "CORP\\svc";
+    a.password = "pw";
+    expected.accounts.push_back(a);
+    CHECK(e == expected);
+    CHECK(a.auth == "ntlm");
+    CHECK(a.scope == "https://outlook.office365.com/.default");
+    CHECK(a.refresh_before == 5min);
+    CHECK(a.token_timeout == 10s);
+    CHECK(expected.max_attempts == 4);
+    CHECK(expected.max_parallel == 4);
+  }
+  SECTION("inline arrays of tables and dotted keys are the same TOML") {
+    auto d = loaded(
+        "directory.default_endpoint = \"main\"\n"
+        "exchange.main.url = \"https://x.example/EWS/Exchange.asmx\"\n"
+        "exchange.main.account = [ { name = \"a\", user = \"u\", password = \"p\" },"
+        " { name = \"b\", auth = \"basic\", user = \"v\", password = \"q\" } ]\n");
+    REQUIRE(d.exchange.at("main").accounts.size() == 2);
+    CHECK(d.exchange.at("main").accounts[1].auth == "basic");
+  }
+  SECTION("the whole example round-trips through render(), secrets masked") {
+    std::string text = config::render(cfg);
+    INFO(text);
+    CHECK_FALSE(contains(text, "hunter2"));
+    CHECK_FALSE(contains(text, "p@ss w0rd"));
+    CHECK_FALSE(contains(text, "s3cr3t-value"));
+    CHECK(contains(text, "\n[exchange.eu]\nurl = \"http://exch-eu.corp.example:8080/EWS/Exchange.asmx\"\n"));
+    CHECK(contains(text, "\n[[exchange.main.account]]\nname = \"svc-ntlm\"\nauth = \"ntlm\"\n"
+                         "user = \"CORP\\\\svc-calgate\"\npassword = \"********\"\nmax_concurrency = 4\n"));
+    CHECK(contains(text, "max_window = \"30d\"\n"));
+    CHECK(contains(text, "client_secret = \"********\"\n"));
+    auto back = loaded(text);
+    back.source.clear();
+    // Only the secrets differ; put them back and the rest is what was loaded.
+    auto& accounts = back.exchange.at("main").accounts;
+    CHECK(accounts[0].password == "********");
+    accounts[0].password = "hunter2";
+    accounts[1].password = "p@ss w0rd";
+    CHECK(back.exchange.at("eu").accounts[0].client_secret == "********");
+    back.exchange.at("eu").accounts[0].client_secret = "s3cr3t-value";
+    config::root expected = cfg;
+    expected.source.clear();
+    CHECK(back == expected);
+  }
+  SECTION("without [exchange.*] render says so, and nothing is cross-checked") {
+    CHECK(contains(config::render(config::root{}), "\n# no [exchange.<name>] is set\n"));
+    CHECK(loaded("[directory]\nendpoint_map = { X = \"nowhere\" }\n").exchange.empty());
+  }
+  SECTION("an unset variable in a secret names the variable, not the value") {
+    auto errors = errors_of(full_exchange, fake_env({{"EWS_PW", "hunter2"}}));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == "t.toml:39:1: exchange.eu.account[0].client_secret: environment variable EWS_SECRET is not set");
+  }
+}
+
+TEST_CASE("config: [exchange.<name>] errors", "[config][exchange]") {
+  const std::string ok = endpoint_head + ntlm_account;
+  REQUIRE(loaded(ok).exchange.size() == 1);
+  // An account with these lines (its [[header]] is line 5).
+  auto account = [](std::string_view lines) {
+    return endpoint_head + "[[exchange.main.account]]\n" + std::string(lines);
+  };
+
+  SECTION("the endpoint's url") {
+    CHECK(error_of("[directory]\ndefault_endpoint = \"main\"\n[exchange.main]\n" + ntlm_account) ==
+          "t.toml:3:1: exchange.main.url: is required in [exchange.main]");
+    CHECK(error_of("[exchange.main]\nurl = \"ftp://x/EWS\"\n" + ntlm_account) ==
+          "t.toml:2:1: exchange.main.url: must be an http:// or https:// URL such as "
+          "\"https://mail.corp.example/EWS/Exchange.asmx\" (got \"ftp://x/EWS\")");
+    // Credentials belong to the accounts, and are not echoed.
+    CHECK(error_of("[exchange.main]\nurl = \"https://u:secret@x/EWS\"\n" + ntlm_account) ==
+          "t.toml:2:1: exchange.main.url: must not contain a user name or password (set them in the account)");
+  }
+  SECTION("versions") {
+    CHECK(error_of(endpoint_head + "version = \"Exchange2019\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.version: is not an EWS schema version: real Exchange 2019 servers reject it "
+          "(ErrorInvalidRequest); use \"Exchange2016\" or \"Exchange2013\" (got \"Exchange2019\")");
+    CHECK(error_of(endpoint_head + "fallback_version = \"Exchange2007\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.fallback_version: must be one of \"Exchange2007_SP1\", \"Exchange2010\", "
+          "\"Exchange2010_SP1\", \"Exchange2010_SP2\", \"Exchange2013\", \"Exchange2013_SP1\", \"Exchange2016\" "
+          "(got \"Exchange2007\")");
+    CHECK(loaded(endpoint_head + "version = \"Exchange2010_SP2\"\n" + ntlm_account).exchange.at("main").version ==
+          "Exchange2010_SP2");
+  }
+  SECTION("limits") {
+    CHECK(error_of(endpoint_head + "max_mailboxes_per_request = 101\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_mailboxes_per_request: must be between 1 and 100 (got 101)");
+    CHECK(error_of(endpoint_head + "max_window = \"63d\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_window: must be between 1h and 62d (got \"63d\")");
+    CHECK(error_of(endpoint_head + "max_window = \"3601s\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_window: must be a whole number of minutes");
+    CHECK(error_of(endpoint_head + "max_parallel = 0\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_parallel: must be between 1 and 64 (got 0)");
+    CHECK(error_of(endpoint_head + "max_attempts = 11\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_attempts: must be between 1 and 10 (got 11)");
+    CHECK(error_of(endpoint_head + "retry_min = \"10s\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.retry_min: must not be longer than exchange.main.retry_max (5s)");
+    CHECK(error_of(endpoint_head + "max_response_bytes = \"2GiB\"\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.max_response_bytes: must be between 1KiB and 1GiB (got \"2GiB\")");
+    CHECK(error_of("[http_client]\ntotal_timeout = \"20s\"\nresponse_header_timeout = \"10s\"\n" + ok) ==
+          "t.toml:6:1: exchange.main.request_timeout: must not be longer than http_client.total_timeout (20s)");
+    CHECK(error_of(account("name = \"svc\"\nuser = \"u\"\npassword = \"p\"\nmax_concurrency = 257\n")) ==
+          "t.toml:9:1: exchange.main.account[0].max_concurrency: must be between 1 and 256 (got 257)");
+  }
+  SECTION("bad auth") {
+    CHECK(error_of(account("name = \"svc\"\nauth = \"kerberos\"\nuser = \"u\"\npassword = \"p\"\n")) ==
+          "t.toml:7:1: exchange.main.account[0].auth: must be one of \"basic\", \"ntlm\", \"bearer\" (got \"kerberos\")");
+  }
+  SECTION("basic and ntlm need a user and a password, and no token keys") {
+    CHECK(error_of(account("name = \"svc\"\nuser = \"CORP\\\\svc\"\n")) ==
+          "t.toml:5:1: exchange.main.account[0].password: is required with auth = \"ntlm\"");
+    auto both = errors_of(account("name = \"svc\"\nauth = \"basic\"\n"));
+    REQUIRE(both.size() == 2);
+    CHECK(both[0] == "t.toml:5:1: exchange.main.account[0].user: is required with auth = \"basic\"");
+    CHECK(both[1] == "t.toml:5:1: exchange.main.account[0].password: is required with auth = \"basic\"");
+    CHECK(error_of(account("name = \"svc\"\nauth = \"basic\"\nuser = \"a:b\"\npassword = \"p\"\n")) ==
+          "t.toml:8:1: exchange.main.account[0].user: must not contain ':' with auth = \"basic\" (RFC 7617)");
+    auto token_keys = errors_of(ok + "token_url = \"https://login.example/t\"\nscope = \"x\"\n");
+    REQUIRE(token_keys.size() == 2);
+    CHECK(token_keys[0] ==
+          "t.toml:9:1: exchange.main.account[0].token_url: must be empty with auth = \"ntlm\" (only bearer accounts use it)");
+    CHECK(token_keys[1] == "t.toml:10:1: exchange.main.account[0].scope: is set, but only accounts with auth = \"bearer\" use it");
+    CHECK(error_of(account("name = \"svc\"\nuser = \"u\\u0007\"\npassword = \"p\"\n")) ==
+          "t.toml:7:1: exchange.main.account[0].user: must be UTF-8 text without control characters (got \"u\\u0007\")");
+  }
+  SECTION("bearer needs token_url, client_id and client_secret, and no user or password") {
+    CHECK(error_of(account("name = \"o\"\nauth = \"bearer\"\nclient_id = \"app\"\nclient_secret = \"s\"\n")) ==
+          "t.toml:5:1: exchange.main.account[0].token_url: is required with auth = \"bearer\"");
+    CHECK(error_of(account("name = \"o\"\nauth = \"bearer\"\ntoken_url = \"https://login.example/t\"\n"
+                           "client_id = \"app\"\nclient_secret = \"s\"\npassword = \"${PW}\"\n"),
+                   fake_env({{"PW", "hunter2"}})) ==
+          "t.toml:11:1: exchange.main.account[0].password: must be empty with auth = \"bearer\" (the token identifies "
+          "the caller)");
+    CHECK(error_of(account("name = \"o\"\nauth = \"bearer\"\ntoken_url = \"login.example\"\n"
+                           "client_id = \"app\"\nclient_secret = \"s\"\n")) ==
+          "t.toml:8:1: exchange.main.account[0].token_url: must be an http:// or https:// URL such as "
+          "\"https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token\" (got \"login.example\")");
+  }
+  SECTION("account names: required, well-formed, unique within the endpoint") {
+    CHECK(error_of(account("user = \"u\"\npassword = \"p\"\n")) ==
+          "t.toml:5:1: exchange.main.account[0].name: is required in [[exchange.main.account]]");
+    CHECK(error_of(account("name = \"a b\"\nuser = \"u\"\npassword = \"p\"\n")) ==
+          "t.toml:6:1: exchange.main.account[0].name: must be an account name (letters, digits, '-', '_', '.'; at "
+          "most 64) (got \"a b\")");
+    CHECK(error_of(ok + ntlm_account) ==
+          "t.toml:10:1: exchange.main.account[1].name: is already used by exchange.main.account[0] (got \"svc\")");
+    // The same name in another endpoint is fine.
+    auto two = loaded(ok + "[exchange.other]\nurl = \"https://other.example/EWS/Exchange.asmx\"\n"
+                           "[[exchange.other.account]]\nname = \"svc\"\nuser = \"u\"\npassword = \"p\"\n");
+    CHECK(two.exchange.at("other").accounts[0].name == "svc");
+  }
+  SECTION("unknown keys inside an account, with file:line:column and a suggestion") {
+    auto unknown = errors_of(ok + "usr = \"x\"\nfrobnicate = 1\n");
+    REQUIRE(unknown.size() == 2);
+    CHECK(unknown[0] == "t.toml:9:1: exchange.main.account[0].usr: unknown key (did you mean \"user\"?)");
+    CHECK(unknown[1] == "t.toml:10:1: exchange.main.account[0].frobnicate: unknown key");
+    // In the second account, after a valid first one.
+    std::string second = ntlm_account;
+    second.replace(second.find("svc\""), 3, "two");
+    CHECK(error_of(ok + second + "pasword = \"y\"\n") ==
+          "t.toml:13:1: exchange.main.account[1].pasword: unknown key (did you mean \"password\"?)");
+    CHECK(error_of(endpoint_head + "[exchange.main.acount]\n" + ntlm_account) ==
+          "t.toml:5:1: exchange.main.acount: unknown table (did you mean \"account\"?)");
+    CHECK(error_of("[exchnage.main]\n") == "t.toml:1:1: exchnage: unknown table (did you mean \"exchange\"?)");
+  }
+  SECTION("zero accounts") {
+    CHECK(error_of(endpoint_head) ==
+          "t.toml:3:1: exchange.main.account: is required in [exchange.main] (at least one [[exchange.main.account]])");
+    CHECK(error_of(endpoint_head + "account = []\n") ==
+          "t.toml:5:1: exchange.main.account: must have at least one table ([[exchange.main.account]])");
+    CHECK(error_of(endpoint_head + "account = \"svc\"\n") ==
+          "t.toml:5:1: exchange.main.account: must be an array of tables ([[exchange.main.account]]), not a string");
+    CHECK(error_of(endpoint_head + "account = [1]\n") ==
+          "t.toml:5:1: exchange.main.account: must be an array of tables ([[exchange.main.account]]), not an array "
+          "of other values");
+  }
+  SECTION("endpoint names and the shape of [exchange]") {
+    CHECK(error_of("[exchange.\"a b\"]\nurl = \"https://x/EWS\"\n") ==
+          "t.toml:1:1: exchange.\"a b\": the name must be an endpoint name (letters, digits, '-', '_', '.'; at most 64)");
+    CHECK(error_of("[exchange]\nurl = \"https://x/EWS\"\n") ==
+          "t.toml:2:1: exchange.url: belongs in a named table such as [exchange.main] (the keys of [exchange] are names)");
+    CHECK(error_of("[exchange]\nmain = 1\n") ==
+          "t.toml:2:1: exchange.main: must be a table such as [exchange.main], not an integer");
+    CHECK(error_of("exchange = 3\n") == "t.toml:1:1: exchange: must be a table, not an integer");
+  }
+  SECTION("the directory must name configured endpoints") {
+    CHECK(error_of("[directory]\ndefault_endpoint = \"main\"\nendpoint_map = { EXCH01 = \"main\", EXCH02 = \"eu\" }\n"
+                   "[exchange.main]\nurl = \"https://x/EWS\"\n" + ntlm_account) ==
+          "t.toml:3:44: directory.endpoint_map.EXCH02: names endpoint \"eu\", but there is no [exchange.eu] "
+          "(configured: \"main\")");
+    CHECK(error_of("[directory]\ndefault_endpoint = \"eu\"\n[exchange.main]\nurl = \"https://x/EWS\"\n" + ntlm_account) ==
+          "t.toml:2:1: directory.default_endpoint: names endpoint \"eu\", but there is no [exchange.eu] "
+          "(configured: \"main\")");
+    // default_endpoint is "default" unless set.
+    CHECK(error_of("[exchange.main]\nurl = \"https://x/EWS\"\n" + ntlm_account) ==
+          "t.toml:1:1: directory.default_endpoint: is \"default\" by default, but there is no [exchange.default] "
+          "(configured: \"main\"); set it to one of the configured endpoints");
+    auto named_default = loaded("[exchange.default]\nurl = \"https://x/EWS\"\n"
+                                "[[exchange.default.account]]\nname = \"a\"\nuser = \"u\"\npassword = \"p\"\n");
+    CHECK(named_default.exchange.count("default") == 1);
+  }
+}
+
+TEST_CASE("config: an [exchange.<name>] becomes EWS client options and OAuth credentials", "[config][exchange]") {
+  auto cfg = loaded(full_exchange, exchange_env());
+  auto main = app::ews_options_from("main", cfg.exchange.at("main"));
+  CHECK(main.name == "main");
+  CHECK(main.url == "https://mail.corp.example/EWS/Exchange.asmx");
+  CHECK(main.version == "Exchange2016");
+  CHECK(main.fallback_version == "Exchange2010_SP2");
+  CHECK(main.max_mailboxes_per_request == 50);
+  CHECK(main.max_window == std::chrono::minutes(30 * 24 * 60));
+  CHECK(main.max_parallel == 8);
+  CHECK(main.request_timeout == 20s);
+  CHECK(main.max_attempts == 3);
+  CHECK(main.retry_min == 100ms);
+  CHECK(main.retry_max == 2s);
+  CHECK(main.max_response_bytes == 32u << 20);
+  REQUIRE(main.accounts.size() == 2);
+  CHECK(main.accounts[0].name == "svc-ntlm");
+  CHECK(main.accounts[0].auth == proto::ews::auth_kind::ntlm);
+  CHECK(main.accounts[0].user == "CORP\\svc-calgate");
+  CHECK(main.accounts[0].password == "hunter2");
+  CHECK(main.accounts[0].max_concurrency == 4);
+  CHECK(main.accounts[1].auth == proto::ews::auth_kind::basic);
+  CHECK_FALSE(main.accounts[1].tokens);
+
+  auto eu = app::ews_options_from("eu", cfg.exchange.at("eu"));
+  REQUIRE(eu.accounts.size() == 1);
+  CHECK(eu.accounts[0].auth == proto::ews::auth_kind::bearer);
+  CHECK(eu.max_window == std::chrono::minutes(42 * 24 * 60));
+  auto creds = app::oauth_credentials_from(cfg.exchange.at("eu").accounts[0]);
+  CHECK(creds.token_url == "https://login.microsoftonline.com/tenant/oauth2/v2.0/token");
+  CHECK(creds.client_id == "app-id");
+  CHECK(creds.client_secret == "s3cr3t-value");
+  CHECK(creds.scope == "https://outlook.office365.com/EWS.AccessAsUser.All");
+  CHECK(creds.refresh_before == 2min);
+  CHECK(creds.timeout == 5s);
+
+  // The defaults of both sides agree.
+  config::exchange_endpoint e;
+  e.accounts.emplace_back();
+  auto d = app::ews_options_from("default", e);
+  proto::ews::endpoint_options want;
+  CHECK(d.version == want.version);
+  CHECK(d.fallback_version == want.fallback_version);
+  CHECK(d.max_mailboxes_per_request == want.max_mailboxes_per_request);
+  CHECK(d.max_window == want.max_window);
+  CHECK(d.max_parallel == want.max_parallel);
+  CHECK(d.request_timeout == want.request_timeout);
+  CHECK(d.max_attempts == want.max_attempts);
+  CHECK(d.retry_min == want.retry_min);
+  CHECK(d.retry_max == want.retry_max);
+  CHECK(d.max_response_bytes == want.max_response_bytes);
+  CHECK(d.accounts[0].max_concurrency == proto::ews::account{}.max_concurrency);
+  CHECK(d.accounts[0].auth == proto::ews::auth_kind::ntlm);
+  proto::oauth::client_credentials want_creds;
+  auto dc = app::oauth_credentials_from(e.accounts[0]);
+  CHECK(dc.refresh_before == want_creds.refresh_before);
+  CHECK(dc.timeout == want_creds.timeout);
 }

@@ -266,32 +266,60 @@ rt::task<rt::result<std::unique_ptr<stream>>> client::open(const url& u) {
   co_return s;
 }
 
-rt::task<rt::result<client_response>> client::send_once(const client_request& req, const url& u, bool& retryable) {
+client::session::~session() {
+  if (lease_) c_.pool_.release(std::move(*lease_), lease_->s && lease_->s->is_open());
+}
+
+void client::session::discard() noexcept {
+  if (lease_) c_.pool_.release(std::move(*lease_), false);
+  lease_.reset();
+}
+
+rt::task<rt::result<client_response>> client::send_once(const client_request& req, const url& u, bool& retryable,
+                                                        session* sess) {
   // Plain http through a proxy goes to the proxy itself; https tunnels per origin.
   std::string key = proxy_ && !u.tls() ? "proxy " + proxy_->u.origin() : u.origin();
-  auto leased = co_await pool_.acquire(std::move(key));
-  if (!leased)
-    co_return leased.error() == rt::errc::limit_exceeded ? make_error_code(client_errc::pool_exhausted) : leased.error();
+  if (!req.pool_partition.empty()) key += " as " + req.pool_partition;
 
-  // Whatever happens below, the lease goes back exactly once.
+  // Whatever happens below, the lease goes back exactly once (or stays with the session).
   struct guard {
+    guard(connection_pool& p, connection_pool::lease&& lease, session* se) : pool(p), l(std::move(lease)), sess(se) {}
+    guard(const guard&) = delete;
     connection_pool& pool;
     connection_pool::lease l;
+    session* sess;
     bool done = false;
     void give_back(bool reusable) {
       if (done) return;
       done = true;
+      if (sess && reusable) {
+        sess->lease_ = std::make_unique<connection_pool::lease>(std::move(l));
+        return;
+      }
       pool.release(std::move(l), reusable);
     }
     ~guard() { give_back(false); }
-  } g{pool_, std::move(*leased)};
+  };
+  std::optional<guard> g;
+  if (sess && sess->lease_ && sess->lease_->key == key && sess->lease_->s && connection_pool::alive(*sess->lease_->s)) {
+    g.emplace(pool_, std::move(*sess->lease_), sess);
+    sess->lease_.reset();
+    g->l.reused = true;  // it has served this session before
+  } else {
+    if (sess && sess->lease_) sess->discard();
+    auto leased = co_await pool_.acquire(std::move(key));
+    if (!leased)
+      co_return leased.error() == rt::errc::limit_exceeded ? make_error_code(client_errc::pool_exhausted) : leased.error();
+    if (sess) sess->reused_ = leased->reused;
+    g.emplace(pool_, std::move(*leased), sess);
+  }
 
-  if (!g.l.s) {
+  if (!g->l.s) {
     auto s = co_await open(u);
     if (!s) co_return s.error();
-    g.l.s = std::move(*s);
+    g->l.s = std::move(*s);
   }
-  stream& s = *g.l.s;
+  stream& s = *g->l.s;
 
   std::string head;
   head.reserve(256 + req.body.size() / 16);
@@ -319,7 +347,7 @@ rt::task<rt::result<client_response>> client::send_once(const client_request& re
   const bool idempotent = req.idempotent.value_or(default_idempotent(req.method));
   if (std::error_code wec = co_await s.write(head, req.body)) {
     // Nothing of the request can have been processed on a connection that was already dead.
-    retryable = g.l.reused && !rt::is_stop(wec);
+    retryable = g->l.reused && !rt::is_stop(wec);
     co_return wec == rt::errc::closed ? make_error_code(client_errc::connection_closed) : wec;
   }
 
@@ -334,7 +362,7 @@ rt::task<rt::result<client_response>> client::send_once(const client_request& re
     if (hr.error() == client_errc::header_timeout) timeouts_.with({opts_.metrics_name, "response_header"}).inc();
     // A reused connection closed by the server before it answered anything: the
     // request may be sent again on a fresh one if doing so is safe.
-    retryable = g.l.reused && !got_bytes && idempotent && !rt::is_stop(hr.error()) &&
+    retryable = g->l.reused && !got_bytes && idempotent && !rt::is_stop(hr.error()) &&
                 hr.error() != client_errc::header_timeout;
     co_return hr.error();
   }
@@ -342,12 +370,16 @@ rt::task<rt::result<client_response>> client::send_once(const client_request& re
   if (!br) co_return br.error();
 
   const bool reusable = p.keep_alive() && s.data().empty() && !s.read_ended();
-  client_response resp{p.status(), std::move(p.headers()), std::move(p.body()), g.l.reused};
-  g.give_back(reusable);
+  client_response resp{p.status(), std::move(p.headers()), std::move(p.body()), g->l.reused};
+  g->give_back(reusable);
   co_return resp;
 }
 
-rt::task<rt::result<client_response>> client::send(client_request req) {
+rt::task<rt::result<client_response>> client::send(client_request req) { return send_with(std::move(req), nullptr); }
+
+rt::task<rt::result<client_response>> client::send(client_request req, session& s) { return send_with(std::move(req), &s); }
+
+rt::task<rt::result<client_response>> client::send_with(client_request req, session* sess) {
   auto u = url::parse(req.url);
   if (!u) {
     count("bad_url");
@@ -369,7 +401,7 @@ rt::task<rt::result<client_response>> client::send(client_request req) {
   rt::deadline dl(total, src);
   for (int attempt = 0;; ++attempt) {
     bool retryable = false;
-    auto t = send_once(req, *u, retryable);
+    auto t = send_once(req, *u, retryable, sess);
     t.set_stop_token(src.token());
     auto r = co_await std::move(t);
     if (r) {

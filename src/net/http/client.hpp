@@ -67,6 +67,10 @@ struct client_request {
   std::optional<bool> idempotent;
   // Whole-exchange deadline; zero means the client's total_timeout.
   std::chrono::milliseconds timeout{0};
+  // Connections are pooled per origin and partition: requests made as
+  // different identities over connection-bound authentication (NTLM) must not
+  // share connections.
+  std::string pool_partition;
 };
 
 struct client_response {
@@ -87,6 +91,30 @@ class client {
   // or transport (uv) codes, or rt::errc::canceled/timed_out from the caller's token.
   [[nodiscard]] rt::task<rt::result<client_response>> send(client_request req);
 
+  // Keeps one connection across several requests (NTLM authenticates a
+  // connection, not a request). The first send takes a connection from the
+  // pool; later sends use the same one while it stays usable; destroying the
+  // session gives it back.
+  class session {
+   public:
+    explicit session(client& c) noexcept : c_(c) {}
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+    bool connected() const noexcept { return lease_ != nullptr; }
+    // The connection had served requests before this session took it.
+    bool reused() const noexcept { return reused_; }
+    // Closes the connection instead of pooling it (e.g. authentication failed).
+    void discard() noexcept;
+
+   private:
+    friend class client;
+    client& c_;
+    std::unique_ptr<connection_pool::lease> lease_;
+    bool reused_ = false;
+  };
+  [[nodiscard]] rt::task<rt::result<client_response>> send(client_request req, session& s);
+
   connection_pool& pool() noexcept { return pool_; }
   std::uint64_t retries() const noexcept { return retries_; }
   // Closes idle pooled connections; call before the loop shuts down.
@@ -94,7 +122,9 @@ class client {
 
  private:
   struct proxy_info;
-  rt::task<rt::result<client_response>> send_once(const client_request& req, const url& u, bool& retryable);
+  rt::task<rt::result<client_response>> send_once(const client_request& req, const url& u, bool& retryable,
+                                                  session* sess);
+  rt::task<rt::result<client_response>> send_with(client_request req, session* sess);
   rt::task<rt::result<std::unique_ptr<stream>>> open(const url& u);
   void count(std::string_view outcome);
 

@@ -71,6 +71,7 @@ void request::clear() noexcept {
   keep_alive = true;
   params.clear();
   route = {};
+  connection_id = 0;
 }
 
 std::string_view request::param(std::string_view name) const noexcept {

@@ -1,11 +1,19 @@
 #pragma once
 // HTTP/1.1 message value types shared by the server and the client.
 #include <cstdint>
+#include <functional>
+#include <system_error>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "rt/task.hpp"
+
+namespace calgate::net {
+class stream;
+}
 
 namespace calgate::net::http {
 
@@ -54,6 +62,7 @@ struct request {
   // Filled by the router from {name} segments of the matched pattern.
   std::vector<std::pair<std::string, std::string>> params;
   std::string_view route;  // the matched pattern (owned by the router), for logs and metrics
+  std::uint64_t connection_id = 0;  // unique per connection (for connection-bound state such as NTLM)
 
   // Empties every field but keeps allocated capacity (reused per connection).
   void clear() noexcept;
@@ -66,6 +75,13 @@ struct response {
   int status = 200;
   http::headers headers;
   std::string body;
+  // Close the connection without answering (for abusive or test peers).
+  bool abort = false;
+  // Streams the body instead of `body`: the server writes the head (with
+  // Content-Length: content_length), then calls this to write exactly that
+  // many bytes. Used for large or paced bodies.
+  std::function<rt::task<std::error_code>(net::stream&)> body_writer;
+  std::uint64_t content_length = 0;
 
   static response json(int status, std::string body);
   static response text(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");

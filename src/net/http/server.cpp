@@ -134,6 +134,8 @@ struct server::connection {
 
   server* srv;
   stream* s = nullptr;
+  std::uint64_t id = ++next_id;
+  static inline std::uint64_t next_id = 0;
   phase ph = phase::waiting;
   bool first_request = true;
   std::uint64_t due = never;        // loop time at which the current phase expires
@@ -389,14 +391,34 @@ rt::task<void> server::serve(std::unique_ptr<stream> s) {
     request& req = parser.message();
     make_request_id(req, req.request_id);
     req.peer = c.peer;
+    req.connection_id = c.id;
     response resp = co_await dispatch(req, c);
+    if (resp.abort) {
+      count(req.route.empty() ? unmatched_route : req.route, req.method, 0, nullptr);
+      co_return;  // close without an answer
+    }
     const bool keep = parser.keep_alive() && !draining_;
     const bool bodiless_status = resp.status < 200 || resp.status == 204 || resp.status == 304;
     const bool send_body = !bodiless_status && req.method != "HEAD";
     head.clear();
-    serialize_head(resp, head, keep, req.request_id, resp.body.size(), resp.status >= 200 && resp.status != 204);
+    const std::uint64_t length = resp.body_writer ? resp.content_length : resp.body.size();
+    serialize_head(resp, head, keep, req.request_id, length, resp.status >= 200 && resp.status != 204);
     c.arm(connection::phase::write, opts_.write_timeout);
-    std::error_code wec = send_body ? co_await s->write(head, resp.body) : co_await s->write(head);
+    std::error_code wec;
+    if (resp.body_writer && send_body) {
+      // The writer paces itself; the write timeout covers each of its writes.
+      wec = co_await s->write(head);
+      if (!wec) {
+        c.disarm(connection::phase::handler);
+        wec = co_await resp.body_writer(*s);
+      }
+    } else if (send_body) {
+      // if/else, not ?: — GCC 12 evaluates both co_await arms of a conditional
+      // operator whose result is assigned.
+      wec = co_await s->write(head, resp.body);
+    } else {
+      wec = co_await s->write(head);
+    }
     c.disarm(connection::phase::handler);
 
     const std::string_view route = req.route.empty() ? unmatched_route : req.route;
@@ -410,7 +432,7 @@ rt::task<void> server::serve(std::unique_ptr<stream> s) {
                   {"path", req.path},
                   {"status", resp.status},
                   {"duration_ms", secs * 1000.0},
-                  {"bytes", resp.body.size()},
+                  {"bytes", length},
                   {"peer", c.peer}});
     if (wec) co_return;
     if (!keep) {

@@ -28,6 +28,7 @@ struct url {
 
 // "Basic " + base64(user ":" password)
 std::string basic_auth(std::string_view user, std::string_view password);
+// rt::base64_encode, kept here for existing callers.
 std::string base64_encode(std::string_view in);
 
 }  // namespace calgate::net::http

@@ -1,0 +1,84 @@
+#include "rt/datetime.hpp"
+
+#include <cstdio>
+
+namespace calgate::rt {
+
+namespace {
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::optional<parsed_datetime> parse_datetime(std::string_view s, std::chrono::minutes assume_offset) {
+  using namespace std::chrono;
+  int Y, M, D, h, m, sec;
+  if (s.size() < 19 || !digits(s, 0, 4, Y) || s[4] != '-' || !digits(s, 5, 2, M) || s[7] != '-' ||
+      !digits(s, 8, 2, D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) || s[13] != ':' ||
+      !digits(s, 14, 2, m) || s[16] != ':' || !digits(s, 17, 2, sec))
+    return std::nullopt;
+  year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
+  if (!ymd.ok() || h > 23 || m > 59 || sec > 60) return std::nullopt;
+  std::size_t i = 19;
+  if (i < s.size() && s[i] == '.') {
+    std::size_t j = i + 1;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
+    if (j == i + 1 || j - i > 10) return std::nullopt;
+    i = j;  // fractions are dropped (second precision is enough for calendars)
+  }
+  parsed_datetime out;
+  out.offset = assume_offset;
+  if (i < s.size()) {
+    if (s[i] == 'Z' || s[i] == 'z') {
+      out.had_offset = true;
+      out.offset = minutes(0);
+      ++i;
+    } else if (s[i] == '+' || s[i] == '-') {
+      int oh, om;
+      if (!digits(s, i + 1, 2, oh) || i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om) || oh > 23 ||
+          om > 59)
+        return std::nullopt;
+      out.had_offset = true;
+      out.offset = minutes((s[i] == '-' ? -1 : 1) * (oh * 60 + om));
+      i += 6;
+    }
+  }
+  if (i != s.size()) return std::nullopt;
+  if (sec == 60) sec = 59;  // leap second: close enough
+  sys_seconds local = sys_days(ymd) + hours(h) + minutes(m) + seconds(sec);
+  out.utc = local - out.offset;
+  return out;
+}
+
+std::string format_with_offset(sys_seconds t, std::chrono::minutes offset) {
+  using namespace std::chrono;
+  sys_seconds local = t + offset;
+  auto dp = floor<days>(local);
+  year_month_day ymd{dp};
+  hh_mm_ss<seconds> hms{local - dp};
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                        static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                        static_cast<int>(hms.seconds().count()));
+  std::string out(buf, static_cast<std::size_t>(n));
+  if (offset.count() == 0) return out + "Z";
+  long o = offset.count();
+  char sign = o < 0 ? '-' : '+';
+  if (o < 0) o = -o;
+  std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", sign, o / 60, o % 60);
+  return out + buf;
+}
+
+std::string format_utc(sys_seconds t) { return format_with_offset(t, std::chrono::minutes(0)); }
+
+}  // namespace calgate::rt
