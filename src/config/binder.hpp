@@ -309,9 +309,11 @@ table_spec<S> table_map(std::string_view name, std::map<std::string, C> S::*memb
             for (auto&& [k, sub] : *t) {
               std::string child = join_path(path, k.str());
               const toml::source_region& sub_at = position_of(k, sub);
+              // (clang 14 cannot capture a structured binding in a lambda: name it first.)
+              const std::string_view key_name = k.str();
               const bool is_member_key =
                   std::any_of(spec.keys.begin(), spec.keys.end(),
-                              [&](const auto& ks) { return ks.name == k.str(); });
+                              [&](const auto& ks) { return ks.name == key_name; });
               if (!sub.is_table() && is_member_key) {
                 // "[exchange]\nurl = ..." forgot the name.
                 r.add(sub_at, child,
