@@ -6,7 +6,6 @@
 
 #include <csignal>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -41,20 +40,32 @@ struct sim {
   explicit sim(std::vector<std::string> extra = {}, std::string fixture = sim_fixture) {
     std::vector<std::string> argv{EXCHANGE_SIM_BINARY, "--config", fixture, "--http-port", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    p = std::make_unique<test::process>(argv);
-    std::smatch m;
-    static const std::regex listening("exchange_sim listening (http://[^/ ]+)(/\\S*)");
+    test::spawn_options so;
+    so.die_with_parent = true;
+    p = std::make_unique<test::process>(argv, std::vector<std::string>{}, so);
+    std::string found_base, found_path;
     bool up = test::eventually(
         [&] {
-          std::string out = p->output();
+          const std::string out = p->output();
           if (out.find("exchange_sim ready") == std::string::npos) return false;
-          return std::regex_search(out, m, listening);
+          // "exchange_sim listening http://127.0.0.1:PORT/EWS/Exchange.asmx"
+          const std::string marker = "exchange_sim listening http://";
+          std::size_t at = out.find(marker);
+          if (at == std::string::npos) return false;
+          std::size_t start = at + marker.size() - 7;
+          std::size_t end = out.find_first_of(" \r\n", start);
+          std::string u = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+          std::size_t slash = u.find('/', 7);
+          if (slash == std::string::npos) return false;
+          found_base = u.substr(0, slash);
+          found_path = u.substr(slash);
+          return true;
         },
         20s);
     INFO(p->output());
     REQUIRE(up);
-    base = m[1];
-    url = base + std::string(m[2]);
+    base = found_base;
+    url = found_base + found_path;
   }
   ~sim() {
     p->signal(SIGTERM);

@@ -70,8 +70,14 @@ struct sim_process {
     REQUIRE(https_port != 0);
   }
   ~sim_process() {
+    // A clean stop, and nothing from the sanitizers (the ASan build's simulator is sanitized too).
     proc->signal(SIGTERM);
-    proc->wait(5s);
+    const int status = proc->wait(10s);
+    const std::string out = proc->output();
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(out.find("Sanitizer") == std::string::npos);
+    CHECK(out.find("runtime error:") == std::string::npos);
   }
   std::uint16_t port_after(std::string_view marker) const {
     const std::string out = proc->output();
