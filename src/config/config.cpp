@@ -12,6 +12,7 @@
 #include "calgate_build.hpp"
 #include "config/binder.hpp"
 #include "config/kinds.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::config {
 namespace {
@@ -160,37 +161,6 @@ std::string account_problem(std::string_view v) {
 
 detail::value_kind<std::string> account_name() { return checked_text(account_problem); }
 
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c >> 5) == 0x6) {
-      n = 1, cp = c & 0x1Fu;
-    } else if ((c >> 4) == 0xE) {
-      n = 2, cp = c & 0x0Fu;
-    } else if ((c >> 3) == 0x1E) {
-      n = 3, cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 0x2) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    static constexpr std::uint32_t least[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;  // overlong, surrogate
-    i += n + 1;
-  }
-  return true;
-}
-
 // A user name or password: UTF-8 (NTLM sends it as UTF-16) without control characters.
 detail::value_kind<std::string> credential_text() {
   return {[](detail::field& f, std::string& out) {
@@ -204,7 +174,7 @@ detail::value_kind<std::string> credential_text() {
               auto u = static_cast<unsigned char>(ch);
               return u < 0x20 || u == 0x7F;
             });
-            if (control || !valid_utf8(*v)) {
+            if (control || !rt::valid_utf8(*v)) {
               f.fail("must be UTF-8 text without control characters");
               return false;
             }

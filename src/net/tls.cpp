@@ -45,6 +45,7 @@
 
 #include "rt/loop.hpp"
 #include "rt/stop.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::net {
 
@@ -313,12 +314,6 @@ bool load_cert_and_key(SSL_CTX* c, const std::string& cert, const std::string& k
   return true;
 }
 
-std::string lower(std::string s) {
-  for (char& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 bool is_ip_literal(const std::string& h) {
   unsigned char buf[16];
   return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
@@ -410,7 +405,7 @@ int on_servername(SSL* ssl, int*, void* arg) noexcept {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (!name || im->sni.empty()) return SSL_TLSEXT_ERR_OK;
   try {
-    std::string n = lower(name);
+    std::string n = rt::ascii_lower(name);
     for (const auto& e : im->sni) {
       bool match = e.name == n;
       if (!match && e.name.size() > 2 && e.name[0] == '*' && e.name[1] == '.') {
@@ -486,7 +481,7 @@ rt::result<std::shared_ptr<tls_context>> tls_context::make_server(const tls_serv
     if (!sc) return config_error(detail, why);
     if (!configure_server_ctx(sc.get(), im.get(), e.cert_file, e.key_file, e.chain_file, why))
       return config_error(detail, "SNI entry '" + e.server_name + "': " + why);
-    std::string name = lower(e.server_name);
+    std::string name = rt::ascii_lower(e.server_name);
     if (!name.empty() && name.back() == '.') name.pop_back();
     im->sni.push_back({std::move(name), sc.release()});
   }
@@ -1033,7 +1028,7 @@ struct ssl_setup {
   static std::error_code client(tls_stream::state& s, std::string host, std::uint16_t port) {
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     if (!host.empty() && host.back() == '.') host.pop_back();
-    host = lower(std::move(host));
+    host = rt::ascii_lower(host);
     const bool ip = is_ip_literal(host);
     if (host.empty() && s.im->verify_peer) return make_error_code(rt::errc::bad_input);
     if (!ip && !host.empty()) {

@@ -7,19 +7,13 @@
 #include "proto/ldap/filter.hpp"
 #include "rt/log.hpp"
 #include "rt/loop.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::svc {
 
 using net::http::iequals;
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -151,7 +145,7 @@ directory::directory(proto::ldap::client& ldap, directory_options o)
   if (opts_.batch_size == 0) opts_.batch_size = 1;
   // Normalise map keys once: domains and kind values compare case-insensitively.
   std::map<std::string, std::string> dm;
-  for (const auto& [ext, in] : opts_.domain_map) dm[lower(ext)] = lower(in);
+  for (const auto& [ext, in] : opts_.domain_map) dm[rt::ascii_lower(ext)] = rt::ascii_lower(in);
   opts_.domain_map = std::move(dm);
 }
 
@@ -163,7 +157,7 @@ rt::task<void> directory::stop() {
 }
 
 std::string directory::to_internal(std::string_view address) const {
-  std::string a = lower(trim(address));
+  std::string a = rt::ascii_lower(trim(address));
   std::size_t at = a.rfind('@');
   if (at == std::string::npos) return a;
   auto it = opts_.domain_map.find(a.substr(at + 1));
@@ -175,7 +169,7 @@ std::string directory::to_external(std::string_view address) const {
   std::string a(trim(address));
   std::size_t at = a.rfind('@');
   if (at == std::string::npos) return a;
-  std::string dom = lower(std::string_view(a).substr(at + 1));
+  std::string dom = rt::ascii_lower(std::string_view(a).substr(at + 1));
   for (const auto& [ext, in] : opts_.domain_map) {
     if (in == dom) return a.substr(0, at + 1) + ext;
   }
@@ -369,7 +363,7 @@ std::optional<mailbox> directory::to_mailbox(const proto::ldap::entry& e) const 
   std::string primary;
   std::vector<std::string> addrs;
   auto add = [&](std::string_view v) {
-    std::string l = lower(trim(v));
+    std::string l = rt::ascii_lower(trim(v));
     if (!l.empty() && std::find(addrs.begin(), addrs.end(), l) == addrs.end()) addrs.push_back(std::move(l));
   };
   if (!a.proxy_addresses.empty()) {
@@ -393,7 +387,7 @@ std::optional<mailbox> directory::to_mailbox(const proto::ldap::entry& e) const 
   if (primary.empty()) return std::nullopt;
   m.address = primary;
   // The primary address first.
-  std::string lp = lower(primary);
+  std::string lp = rt::ascii_lower(primary);
   std::erase(addrs, lp);
   addrs.insert(addrs.begin(), lp);
   m.addresses = std::move(addrs);
@@ -460,7 +454,7 @@ rt::task<rt::result<directory::search_results>> directory::search(std::string qu
   for (const auto& e : r->entries)
     if (auto m = to_mailbox(e)) out.entries.push_back(std::make_shared<const mailbox>(std::move(*m)));
   std::sort(out.entries.begin(), out.entries.end(), [](const mailbox_ptr& a, const mailbox_ptr& b) {
-    std::string la = lower(a->display_name), lb = lower(b->display_name);
+    std::string la = rt::ascii_lower(a->display_name), lb = rt::ascii_lower(b->display_name);
     return la != lb ? la < lb : a->address < b->address;
   });
   out.truncated = r->size_limit_exceeded || out.entries.size() > limit;

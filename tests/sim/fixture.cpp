@@ -8,15 +8,11 @@
 #include <set>
 
 #include "rt/base64.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::sim {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
+std::string lower(std::string_view s) { return rt::ascii_lower(s); }
 
 std::string_view busy_name(busy_type b) noexcept {
   switch (b) {

@@ -4,6 +4,7 @@
 
 #include "net/http/message.hpp"
 #include "rt/base64.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::net::http {
 
@@ -11,8 +12,7 @@ rt::result<url> url::parse(std::string_view s) {
   url u;
   std::size_t colon = s.find("://");
   if (colon == std::string_view::npos) return rt::errc::bad_input;
-  std::string scheme(s.substr(0, colon));
-  for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  std::string scheme = rt::ascii_lower(s.substr(0, colon));
   if (scheme != "http" && scheme != "https") return rt::errc::bad_input;
   u.scheme = scheme;
   s.remove_prefix(colon + 3);

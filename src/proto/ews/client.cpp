@@ -11,6 +11,7 @@
 #include "proto/oauth/token_source.hpp"
 #include "rt/log.hpp"
 #include "rt/sleep.hpp"
+#include "rt/text.hpp"
 #include "rt/when_all.hpp"
 #include "rt/with_timeout.hpp"
 
@@ -20,13 +21,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
 
 // The NTLM challenge in a 401, if the server offers NTLM.
 std::optional<std::string> ntlm_challenge(const net::http::headers& h, bool& offered) {
@@ -306,7 +300,7 @@ rt::task<rt::result<std::vector<mailbox_availability>>> client::get_user_availab
   std::unordered_map<std::string, std::size_t> index;
   std::vector<std::size_t> slot_of(r.mailboxes.size());
   for (std::size_t i = 0; i < r.mailboxes.size(); ++i) {
-    auto [it, fresh] = index.emplace(lower(r.mailboxes[i].address), unique.size());
+    auto [it, fresh] = index.emplace(rt::ascii_lower(r.mailboxes[i].address), unique.size());
     if (fresh) unique.push_back(r.mailboxes[i]);
     slot_of[i] = it->second;
   }

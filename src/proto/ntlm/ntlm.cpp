@@ -10,6 +10,7 @@
 
 #include "net/tls_crypto.hpp"
 #include "rt/base64.hpp"
+#include "rt/text.hpp"
 
 namespace calgate::proto::ntlm {
 namespace {
@@ -86,32 +87,10 @@ void put_buffer_fields(std::string& out, std::size_t len, std::size_t offset) {
 rt::result<std::u32string> decode_utf8(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const unsigned char b = static_cast<unsigned char>(s[i]);
-    std::size_t n;
-    char32_t cp, min;
-    if (b < 0x80) {
-      out += b;
-      ++i;
-      continue;
-    } else if ((b & 0xe0) == 0xc0) {
-      n = 2, cp = b & 0x1f, min = 0x80;
-    } else if ((b & 0xf0) == 0xe0) {
-      n = 3, cp = b & 0x0f, min = 0x800;
-    } else if ((b & 0xf8) == 0xf0) {
-      n = 4, cp = b & 0x07, min = 0x10000;
-    } else {
-      return rt::errc::bad_input;
-    }
-    if (s.size() - i < n) return rt::errc::bad_input;
-    for (std::size_t k = 1; k < n; ++k) {
-      const unsigned char c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xc0) != 0x80) return rt::errc::bad_input;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return rt::errc::bad_input;
+  char32_t cp;
+  for (std::size_t i = 0, n; i < s.size(); i += n) {
+    if ((n = rt::utf8_sequence(s, i, cp)) == 0) return rt::errc::bad_input;
     out += cp;
-    i += n;
   }
   return out;
 }
@@ -236,13 +215,6 @@ std::string hmac(std::string_view key, std::string_view a, std::string_view b) {
   std::string data(a);
   data += b;
   return net::crypto::hmac_md5(key, data);
-}
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
 }
 
 }  // namespace
@@ -459,7 +431,7 @@ rt::result<std::string> from_header(std::string_view value) {
   while (!value.empty() && blank(value.back())) value.remove_suffix(1);
   std::size_t sp = 0;
   while (sp < value.size() && !blank(value[sp])) ++sp;
-  if (lower_ascii(value.substr(0, sp)) != "ntlm") return rt::errc::bad_input;
+  if (rt::ascii_lower(value.substr(0, sp)) != "ntlm") return rt::errc::bad_input;
   std::string_view token = value.substr(sp);
   while (!token.empty() && blank(token.front())) token.remove_prefix(1);
   if (token.empty()) return rt::errc::bad_input;

@@ -2,49 +2,15 @@
 
 #include <cstdint>
 
+#include "rt/text.hpp"
+
 namespace calgate::xml {
-
-namespace {
-
-// Length of a valid UTF-8 sequence at s[i] (0 if invalid), and its code point.
-std::size_t utf8_at(std::string_view s, std::size_t i, std::uint32_t& cp) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n;
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-    return 0;
-  return n;
-}
-
-}  // namespace
 
 void append_escaped(std::string& out, std::string_view v, bool quote) {
   for (std::size_t i = 0; i < v.size();) {
-    std::uint32_t cp = 0;
-    std::size_t n = utf8_at(v, i, cp);
-    if (n == 0) {
+    char32_t cp = 0;
+    std::size_t n = rt::utf8_sequence(v, i, cp);
+    if (n == 0 || cp == 0xFFFE || cp == 0xFFFF) {  // not UTF-8, or not an XML character
       out += "\xEF\xBF\xBD";
       ++i;
       continue;
