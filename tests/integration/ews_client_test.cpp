@@ -4,7 +4,6 @@
 // Every request envelope the client sends is validated against the EWS schemas.
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "rt/when_all.hpp"
 #include "support/http_fixture.hpp"
 #include "support/loop_test.hpp"
+#include "support/exchange_sim.hpp"
 #include "support/process.hpp"
 
 using namespace calgate;
@@ -30,53 +30,16 @@ namespace {
 const std::string sim_fixture = std::string(EXCHANGE_SIM_SOURCE_DIR) + "/tests/fixtures/exchange/sim.toml";
 const std::string validator = std::string(EXCHANGE_SIM_SOURCE_DIR) + "/../shared/ews-schema/validate";
 
-// The simulator as a child process on a free port, with extra command-line flags.
-struct sim {
-  test::temp_dir dir;
-  std::unique_ptr<test::process> p;
-  std::string url;   // .../EWS/Exchange.asmx
-  std::string base;  // http://127.0.0.1:port
-
-  explicit sim(std::vector<std::string> extra = {}, std::string fixture = sim_fixture) {
-    std::vector<std::string> argv{EXCHANGE_SIM_BINARY, "--config", fixture, "--http-port", "0"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    test::spawn_options so;
-    so.die_with_parent = true;
-    p = std::make_unique<test::process>(argv, std::vector<std::string>{}, so);
-    std::string found_base, found_path;
-    bool up = test::eventually(
-        [&] {
-          const std::string out = p->output();
-          if (out.find("exchange_sim ready") == std::string::npos) return false;
-          // "exchange_sim listening http://127.0.0.1:PORT/EWS/Exchange.asmx"
-          const std::string marker = "exchange_sim listening http://";
-          std::size_t at = out.find(marker);
-          if (at == std::string::npos) return false;
-          std::size_t start = at + marker.size() - 7;
-          std::size_t end = out.find_first_of(" \r\n", start);
-          std::string u = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
-          std::size_t slash = u.find('/', 7);
-          if (slash == std::string::npos) return false;
-          found_base = u.substr(0, slash);
-          found_path = u.substr(slash);
-          return true;
-        },
-        20s);
-    INFO(p->output());
-    REQUIRE(up);
-    base = found_base;
-    url = found_base + found_path;
-  }
-  ~sim() {
-    p->signal(SIGTERM);
-    p->wait(5s);
-  }
+// The simulator (http only), with its control endpoint.
+struct sim : test::exchange_sim {
+  explicit sim(std::vector<std::string> extra = {}, std::string fixture = sim_fixture)
+      : test::exchange_sim({.config = std::move(fixture), .extra = std::move(extra)}) {}
 
   // Plain HTTP to the control endpoint (from outside any loop).
   std::string control(const std::string& method, const std::string& path, const std::string& body = "") {
     return run_loop_test([&]() -> rt::task<std::string> {
       net::http::client c(net::http::client_options{});
-      net::http::client_request r(method, base + path);
+      net::http::client_request r(method, base() + path);
       if (!body.empty()) {
         r.headers.add("Content-Type", "application/json");
         r.body = body;
@@ -134,7 +97,7 @@ struct captured {
 endpoint_options options_for(const sim& s, captured& cap, std::vector<account> accounts = {basic_account()}) {
   endpoint_options o;
   o.name = "sim";
-  o.url = s.url;
+  o.url = s.url();
   o.accounts = std::move(accounts);
   o.retry_min = 20ms;
   o.retry_max = 200ms;

@@ -18,6 +18,7 @@
 #include "proto/xml/tree.hpp"
 #include "rt/base64.hpp"
 #include "support/certs.hpp"
+#include "support/exchange_sim.hpp"
 #include "support/loop_test.hpp"
 #include "support/process.hpp"
 
@@ -45,59 +46,10 @@ const std::string as_bob = basic("CORP\\bob", "Bob-Pass-1");
 
 // ------------------------------------------------------------ the process
 
-struct sim_process {
-  test::temp_dir dir;  // capture directory
-  std::unique_ptr<test::process> proc;
-  std::uint16_t http_port = 0, https_port = 0;
-
-  explicit sim_process(std::vector<std::string> extra = {}, std::string config = fixture_file) {
-    const auto& c = test::certs();
-    std::vector<std::string> argv{sim_bin,      "--config",   config,   "--http-port", "0",
-                                  "--https-port", "0",        "--tls-cert", c.server_fullchain, "--tls-key",
-                                  c.server_key, "--capture-dir", dir.path()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    test::spawn_options so;
-    so.die_with_parent = true;
-    proc = std::make_unique<test::process>(argv, std::vector<std::string>{}, so);
-    const bool up = test::eventually(
-        [&] { return proc->output().find("exchange_sim ready") != std::string::npos || !proc->running(); }, 10s);
-    INFO(proc->output());
-    REQUIRE(up);
-    REQUIRE(proc->running());
-    http_port = port_after("listening http://127.0.0.1:");
-    https_port = port_after("listening https://127.0.0.1:");
-    REQUIRE(http_port != 0);
-    REQUIRE(https_port != 0);
-  }
-  ~sim_process() {
-    // A clean stop, and nothing from the sanitizers (the ASan build's simulator is sanitized too).
-    proc->signal(SIGTERM);
-    const int status = proc->wait(10s);
-    const std::string out = proc->output();
-    INFO(out);
-    CHECK(status == 0);
-    CHECK(out.find("Sanitizer") == std::string::npos);
-    CHECK(out.find("runtime error:") == std::string::npos);
-  }
-  std::uint16_t port_after(std::string_view marker) const {
-    const std::string out = proc->output();
-    const std::size_t at = out.find(marker);
-    if (at == std::string::npos) return 0;
-    return static_cast<std::uint16_t>(std::stoi(out.substr(at + marker.size(), 5)));
-  }
-  std::string url(std::string_view path = "/EWS/Exchange.asmx") const {
-    return "http://127.0.0.1:" + std::to_string(http_port) + std::string(path);
-  }
-  std::string tls_url(std::string_view path = "/EWS/Exchange.asmx") const {
-    return "https://127.0.0.1:" + std::to_string(https_port) + std::string(path);
-  }
-  std::vector<std::string> captured(std::string_view suffix) const {
-    std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-      if (e.path().string().ends_with(suffix)) out.push_back(e.path().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+// Every test here runs the simulator with https and request capture on.
+struct sim_process : test::exchange_sim {
+  explicit sim_process(std::vector<std::string> extra = {}, std::string config = fixture_file)
+      : test::exchange_sim({.config = std::move(config), .https = true, .capture = true, .extra = std::move(extra)}) {}
 };
 
 // ------------------------------------------------------------ HTTP

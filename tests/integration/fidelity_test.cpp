@@ -26,6 +26,7 @@
 
 #include "support/certs.hpp"
 #include "support/davmail.hpp"
+#include "support/exchange_sim.hpp"
 #include "support/process.hpp"
 
 using namespace calgate;
@@ -33,7 +34,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string sim_bin = EXCHANGE_SIM_BINARY;
 const std::string source_dir = EXCHANGE_SIM_SOURCE_DIR;
 const std::string fixture_file = source_dir + "/tests/fixtures/exchange/sim.toml";
 const std::string exchangelib_script = source_dir + "/tests/fidelity/exchangelib_freebusy.py";
@@ -49,50 +49,7 @@ std::string read_file(const std::string& path) {
 
 // ---------------------------------------------------------------- the simulator
 
-struct sim_options {
-  std::string config = fixture_file;
-  bool https = false;
-};
-
-class exchange_sim {
- public:
-  explicit exchange_sim(const sim_options& o) {
-    std::vector<std::string> argv{sim_bin, "--config", o.config, "--http-port", "0"};
-    if (o.https) {
-      const auto& c = test::certs();
-      for (const std::string& a : {std::string("--https-port"), std::string("0"), std::string("--tls-cert"),
-                                   c.server_cert, std::string("--tls-key"), c.server_key,
-                                   std::string("--tls-chain"), c.server_chain})
-        argv.push_back(a);
-    }
-    proc_ = std::make_unique<test::process>(argv, std::vector<std::string>{},
-                                            test::spawn_options{.die_with_parent = true, .output_path = ""});
-    bool ready = test::eventually(
-        [&] { return proc_->output().find("exchange_sim ready") != std::string::npos || !proc_->running(); }, 10s);
-    std::string out = proc_->output();
-    INFO("exchange_sim output:\n" << out);
-    REQUIRE(ready);
-    REQUIRE(proc_->running());
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) {
-      const std::string tag = "exchange_sim listening ";
-      if (line.rfind(tag, 0) != 0) continue;
-      std::string url = line.substr(tag.size());
-      if (url.rfind("https://", 0) == 0) https_url_ = url;
-      else if (url.rfind("http://", 0) == 0) http_url_ = url;
-    }
-    REQUIRE_FALSE(http_url_.empty());
-    if (o.https) REQUIRE_FALSE(https_url_.empty());
-  }
-
-  const std::string& http_url() const { return http_url_; }    // http://127.0.0.1:N/EWS/Exchange.asmx
-  const std::string& https_url() const { return https_url_; }  // https://127.0.0.1:N/EWS/Exchange.asmx
-  std::string output() const { return proc_->output(); }
-
- private:
-  std::unique_ptr<test::process> proc_;
-  std::string http_url_, https_url_;
-};
+using test::exchange_sim;
 
 // ---------------------------------------------------------------- the fixture, in UTC
 
@@ -511,10 +468,10 @@ void check_davmail_answer(const caldav_answer& a, const test::davmail& dm, const
 TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity][exchangelib]") {
   REQUIRE(std::filesystem::exists(exchangelib_script));
   test::temp_dir dir;
-  exchange_sim sim(sim_options{fixture_file, true});
+  exchange_sim sim({.https = true});
 
   SECTION("Basic over http, as the owner alice@corp.example; unknown address: ErrorMailRecipientNotFound") {
-    xl_request r = request(sim.http_url(), "basic", "alice@corp.example", "Alice-Pass-1", "alice@corp.example");
+    xl_request r = request(sim.url(), "basic", "alice@corp.example", "Alice-Pass-1", "alice@corp.example");
     r.mailboxes = {"alice@corp.example",      "Bob.Builder@Corp.Example", "juergen.mueller@corp.example",
                    "room.alpha@corp.example", "projector1@corp.example",  "dave@corp.example"};
     auto res = run_exchangelib(r, dir, sim);
@@ -543,7 +500,7 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
   }
 
   SECTION("NTLM over http, as CORP\\svc-calgate (Reviewer of alice and Bob); aliases resolve") {
-    xl_request r = request(sim.http_url(), "ntlm", "CORP\\svc-calgate", "Gateway-Pass-1", "svc-calgate@corp.example");
+    xl_request r = request(sim.url(), "ntlm", "CORP\\svc-calgate", "Gateway-Pass-1", "svc-calgate@corp.example");
     r.mailboxes = {"alice@corp.example", "bob@corp.example", "juergen.mueller@corp.example",
                    "svc-calgate@corp.example", "nobody@corp.example"};
     auto res = run_exchangelib(r, dir, sim);
@@ -563,7 +520,7 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
 
   SECTION("per-mailbox errors other than ErrorMailRecipientNotFound reach exchangelib as its exceptions") {
     // exchangelib 4.9.0 returns only ErrorMailRecipientNotFound in place of a view; it raises the others.
-    xl_request r = request(sim.http_url(), "ntlm", "CORP\\svc-calgate", "Gateway-Pass-1", "svc-calgate@corp.example");
+    xl_request r = request(sim.url(), "ntlm", "CORP\\svc-calgate", "Gateway-Pass-1", "svc-calgate@corp.example");
     r.mailboxes = {"carol@corp.example"};
     auto carol = run_exchangelib(r, dir, sim);
     CHECK_FALSE(carol.ok);
@@ -576,7 +533,7 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
   }
 
   SECTION("wrong passwords are refused with Basic and with NTLM") {
-    xl_request r = request(sim.http_url(), "basic", "alice@corp.example", "wrong", "alice@corp.example");
+    xl_request r = request(sim.url(), "basic", "alice@corp.example", "wrong", "alice@corp.example");
     r.mailboxes = {"alice@corp.example"};
     auto basic = run_exchangelib(r, dir, sim);
     CHECK_FALSE(basic.ok);
@@ -589,7 +546,7 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
   }
 
   SECTION("Basic over https with the test CA, window in America/New_York, as CORP\\bob (limited on alice)") {
-    xl_request r = request(sim.https_url(), "basic", "CORP\\bob", "Bob-Pass-1", "Bob.Builder@Corp.Example");
+    xl_request r = request(sim.tls_url(), "basic", "CORP\\bob", "Bob-Pass-1", "Bob.Builder@Corp.Example");
     // The same instants as the UTC week, asked for in New York time: exchangelib fetches the
     // zone's definition (GetServerTimeZones) and sends it with DST rules; the simulator
     // answers with offset-less wall-clock times in that zone, which the script converts back.
@@ -608,7 +565,7 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
   }
 
   SECTION("https without the test CA: exchangelib refuses the certificate") {
-    xl_request r = request(sim.https_url(), "basic", "alice@corp.example", "Alice-Pass-1", "alice@corp.example");
+    xl_request r = request(sim.tls_url(), "basic", "alice@corp.example", "Alice-Pass-1", "alice@corp.example");
     r.mailboxes = {"alice@corp.example"};
     auto res = run_exchangelib(r, dir, sim);
     CHECK_FALSE(res.ok);
@@ -618,10 +575,10 @@ TEST_CASE("fidelity: exchangelib reads free/busy from exchange_sim", "[fidelity]
 
 TEST_CASE("fidelity: DavMail answers CalDAV free/busy from exchange_sim (http, Basic)", "[fidelity][davmail]") {
   test::temp_dir dir;
-  exchange_sim sim(sim_options{fixture_file, false});
+  exchange_sim sim;
   // DavMail's "direct EWS" needs a URL ending in /ews/exchange.asmx (any case).
   test::davmail_options o;
-  o.ews_url = sim.http_url();
+  o.ews_url = sim.url();
   test::davmail dm(o);
 
   // An e-mail-style login: DavMail offers it to the simulator as-is. The simulator offers
@@ -649,10 +606,10 @@ TEST_CASE("fidelity: DavMail over https to an NTLM-only exchange_sim", "[fidelit
   REQUIRE(at != std::string::npos);
   config.replace(at, schemes.size(), "schemes = [\"NTLM\"]");
   dir.write("sim-ntlm.toml", config);
-  exchange_sim sim(sim_options{dir.file("sim-ntlm.toml"), true});
+  exchange_sim sim({.config = dir.file("sim-ntlm.toml"), .https = true});
   // DavMail pre-accepts the leaf by its SHA-1 fingerprint (its own trust store does not know our CA).
   test::davmail_options o;
-  o.ews_url = sim.https_url();
+  o.ews_url = sim.tls_url();
   o.server_cert_sha1 = test::certificate_sha1(test::certs().server_cert);
   test::davmail dm(o);
 
