@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Installs from Debian 12's packages what calgate needs to build and run
-# (and, with --test / --bench, to run the test suite / the benchmarks).
+# (and, with --test / --bench, to run the test suite / the benchmarks; with
+# --demo, to run scripts/demo.sh: slapd, the Exchange simulator and calgate).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
 build_pkgs=(g++ meson ninja-build pkgconf ca-certificates
   libuv1-dev libssl-dev libldap-dev libsimdjson-dev libexpat1-dev node-llhttp
-  libtomlplusplus-dev libhowardhinnant-date-dev)
-test_pkgs=(catch2 openssl python3 curl tinyproxy slapd ldap-utils python3-ntlm-auth python3-exchangelib davmail-server libxml2-utils)
+  libtomlplusplus-dev libhowardhinnant-date-dev tzdata)
+test_pkgs=(catch2 openssl python3 curl tinyproxy slapd ldap-utils python3-ntlm-auth python3-exchangelib davmail-server libxml2-utils nodejs npm)
 bench_pkgs=(wrk nginx-light curl python3 util-linux procps)
+# catch2: meson configures tests/ (where the Exchange simulator is built) only with it.
+demo_pkgs=(catch2 slapd ldap-utils python3 curl)
 
 want=("${build_pkgs[@]}")
 for arg in "$@"; do
   case "$arg" in
     --test) want+=("${test_pkgs[@]}") ;;
     --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
+    --demo) want+=("${demo_pkgs[@]}") ;;
+    *) echo "usage: $0 [--test] [--bench] [--demo]" >&2; exit 2 ;;
   esac
 done
 

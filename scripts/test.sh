@@ -7,6 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh --test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+# The official Google API client (npm) that the freeBusy tests drive.
+bash scripts/npm-test-deps.sh build-npm || { echo "npm test dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
 
 setup() {  # dir, meson options...
   local dir=$1
@@ -41,6 +43,26 @@ for b in "${builds[@]}"; do
     [ $rc -eq 0 ] || overall=1
   done
 done
+
+# The main command end to end: scripts/demo.sh (slapd, the simulator, calgate on
+# conf/demo.toml) answering both lookup protocols, then stopping everything it started.
+mkdir -p build/test-results
+dlog=build/test-results/demo-check.log
+dxml=build/test-results/demo-check.xml
+start=$(date +%s)
+CALGATE_DEMO_NO_INSTALL=1 CALGATE_BUILD_DIR=build CALGATE_DEMO_CHECK_TIMEOUT=600 \
+  timeout 900 bash scripts/demo-check.sh >"$dlog" 2>&1
+rc=$?
+secs=$(( $(date +%s) - start ))
+if [ $rc -eq 0 ]; then
+  verdict='/>'
+else
+  verdict='><failure>scripts/demo-check.sh failed</failure></testcase>'
+  overall=1
+fi
+printf '<testsuites><testsuite name="demo"><testcase classname="demo" name="scripts/demo-check.sh"%s</testsuite></testsuites>\n' \
+  "$verdict" >"$dxml"
+results+=("build|demo-check|$rc|$dxml|$dlog|$secs")
 
 python3 - "${results[@]}" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 #include "app/directory_routes.hpp"
+#include "app/lookup_routes.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "rt/metrics.hpp"
 #include "rt/run.hpp"
 #include "rt/signal.hpp"
+#include "rt/timezone.hpp"
 
 namespace calgate::app {
 
@@ -77,6 +79,16 @@ proto::ldap::client_options ldap_options_from(const config::ldap& l) {
   o.page_size = l.page_size;
   o.reconnect_min = l.reconnect_min;
   o.reconnect_max = l.reconnect_max;
+  return o;
+}
+
+svc::lookup_options lookup_options_from(const config::lookup& l) {
+  svc::lookup_options o;
+  o.deadline = l.deadline;
+  o.details = l.details == "subject_location" ? svc::details_policy::subject_location : svc::details_policy::free_busy;
+  o.cache_ttl = l.cache_ttl;
+  o.cache_max_bytes = l.cache_max_bytes;
+  o.max_window = l.max_window;
   return o;
 }
 
@@ -189,6 +201,7 @@ void application::add_routes() {
     co_return response::text(200, metrics::registry::global().render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   add_directory_routes(routes_, directory_.get());
+  add_lookup_routes(routes_, lookups_.get(), directory_.get(), cfg_);
 }
 
 std::error_code application::start(std::string& detail) {
@@ -218,6 +231,20 @@ std::error_code application::start(std::string& detail) {
   }
   if (!cfg_.exchange.empty()) {
     if (auto ec = start_exchange(detail)) return ec;
+  }
+  // Read from disk once, now, rather than by the first request that names a zone.
+  if (!rt::time_zone::preload()) log::warn("the tz database cannot be read: only UTC is known (install tzdata)");
+  if (directory_) {
+    lookups_ = std::make_unique<svc::lookup_service>(
+        *directory_, [this](std::string_view name) { return exchange(name); }, lookup_options_from(cfg_.lookup));
+    metrics::registry::global().add_collector("lookup", [this](std::string& out) {
+      out += "# HELP calgate_lookup_cache_entries Mailbox answers in the lookup cache.\n"
+             "# TYPE calgate_lookup_cache_entries gauge\n";
+      metrics::append_sample(out, "calgate_lookup_cache_entries", {}, {}, static_cast<double>(lookups_->cache_entries()));
+      out += "# HELP calgate_lookup_cache_bytes Approximate memory held by the lookup cache.\n"
+             "# TYPE calgate_lookup_cache_bytes gauge\n";
+      metrics::append_sample(out, "calgate_lookup_cache_bytes", {}, {}, static_cast<double>(lookups_->cache_bytes()));
+    });
   }
   add_routes();
   net::http::server_options so = server_options_from(cfg_.server, opts_);
@@ -290,6 +317,7 @@ rt::task<void> application::run() {
   // The server has drained: stop what it used, in reverse order.
   background_.request_stop();
   co_await background_.join();
+  if (lookups_) co_await lookups_->stop();
   if (directory_) co_await directory_->stop();
   if (ldap_) co_await ldap_->stop();
   if (http_) http_->close_idle();

@@ -21,6 +21,7 @@
 #include "rt/task_group.hpp"
 #include "svc/directory.hpp"
 #include "svc/health.hpp"
+#include "svc/lookup.hpp"
 
 namespace calgate::net {
 class tls_context;
@@ -53,6 +54,7 @@ class application {
 
   svc::readiness& readiness() noexcept { return ready_; }
   svc::directory* directory() noexcept { return directory_.get(); }
+  svc::lookup_service* lookups() noexcept { return lookups_.get(); }
   // The EWS client of a configured [exchange.<name>], or nullptr.
   proto::ews::client* exchange(std::string_view endpoint) noexcept;
 
@@ -72,6 +74,7 @@ class application {
   std::unique_ptr<net::http::client> http_;
   std::vector<std::shared_ptr<proto::oauth::token_source>> tokens_;  // one per bearer account
   std::map<std::string, std::unique_ptr<proto::ews::client>, std::less<>> exchange_;  // by endpoint name
+  std::unique_ptr<svc::lookup_service> lookups_;  // with a directory
   std::unique_ptr<net::http::server> server_;
   rt::task_group background_{"app"};
 };
@@ -79,6 +82,7 @@ class application {
 // The LDAP client and directory options a configuration describes.
 proto::ldap::client_options ldap_options_from(const config::ldap& l);
 svc::directory_options directory_options_from(const config::directory& d);
+svc::lookup_options lookup_options_from(const config::lookup& l);
 // The outbound HTTP client options [http_client] describes (`tls` is left for the caller).
 net::http::client_options http_client_options_from(const config::http_client& h);
 // The EWS client options an [exchange.<name>] describes; bearer accounts get no token

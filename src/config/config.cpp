@@ -86,7 +86,16 @@ std::string domain_problem(std::string_view d) {
   return {};
 }
 
+// A path the HTTP server routes: "/segment/segment", no query, no percent-escapes.
+std::string route_problem(std::string_view v) {
+  bool ok = v.size() >= 2 && v.size() <= 256 && v.front() == '/' && v.back() != '/';
+  for (char ch : v) ok = ok && name_char(ch, "/-_.~");
+  return ok ? std::string() : "must be a path such as \"/GCalExchangeLookup/ExchangeQuerier.aspx\" "
+                              "(letters, digits, '/', '-', '_', '.', '~')";
+}
+
 detail::value_kind<std::string> attribute_name() { return checked_text(attribute_problem); }
+detail::value_kind<std::string> route_path() { return checked_text(route_problem); }
 detail::value_kind<std::string> endpoint_name() { return checked_text(endpoint_problem); }
 detail::value_kind<std::string> domain_text() { return checked_text(domain_problem); }
 std::function<std::string(std::string_view)> domain_key() { return domain_problem; }
@@ -498,6 +507,76 @@ const section<exchange_endpoint>& exchange_endpoint_section() {
   return s;
 }
 
+const section<lookup>& lookup_section() {
+  static const section<lookup> s{
+      {
+          key("deadline", &lookup::deadline, duration_in(1s, 10min)),
+          key("details", &lookup::details, one_of({"free_busy", "subject_location"})),
+          key("cache_ttl", &lookup::cache_ttl, duration_in(0ms, 1h)),
+          key("cache_max_bytes", &lookup::cache_max_bytes, size_in(0, 16 * GiB)),
+          key("max_window", &lookup::max_window, duration_in(1h, 366 * 24h)),
+      },
+      {},
+      {}};
+  return s;
+}
+
+// A bearer token: printable ASCII (it arrives in an Authorization header), not guessable by length.
+detail::value_kind<std::string> token_text() {
+  return {[](detail::field& f, std::string& out) {
+            auto v = f.string();
+            if (!v) return false;
+            bool printable = std::all_of(v->begin(), v->end(), [](char ch) { return ch > 0x20 && ch < 0x7F; });
+            if (!printable || v->size() < 16 || v->size() > 4096) {
+              f.fail_quietly("must be 16 to 4096 printable ASCII characters without spaces");
+              return false;
+            }
+            out = std::move(*v);
+            return true;
+          },
+          [](const std::string& v) { return detail::toml_quote(escape_env(v)); },
+          {}};
+}
+
+// A list of secrets renders as a list of masks (still a list when read back).
+detail::value_kind<std::vector<std::string>> masked_list(detail::value_kind<std::vector<std::string>> k) {
+  k.mask = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += i ? ", \"********\"" : "\"********\"";
+    return out + "]";
+  };
+  return k;
+}
+
+const section<freebusy_api>& freebusy_api_section() {
+  static const section<freebusy_api> s{
+      {
+          key("enabled", &freebusy_api::enabled, boolean()),
+          key("tokens", &freebusy_api::tokens, masked_list(list_of(token_text(), true)), {.secret = true}),
+          key("max_calendars", &freebusy_api::max_calendars, integer_in<std::uint32_t>(1, 1000)),
+      },
+      {},
+      {}};
+  return s;
+}
+
+const section<legacy_lookup>& legacy_lookup_section() {
+  static const section<legacy_lookup> s{
+      {
+          key("enabled", &legacy_lookup::enabled, boolean()),
+          key("path", &legacy_lookup::path, route_path()),
+          key("mailslot_url", &legacy_lookup::mailslot_url,
+              http_url(true, "https://www.google.com/calendar/hosted/corp.example/mailslot")),
+          key("default_ssl", &legacy_lookup::default_ssl, boolean()),
+          key("max_users", &legacy_lookup::max_users, integer_in<std::uint32_t>(1, 1000)),
+      },
+      {},
+      [](const legacy_lookup& v, detail::checker& c) {
+        if (v.enabled && v.mailslot_url.empty()) c.fail("mailslot_url", "is required when enabled = true");
+      }};
+  return s;
+}
+
 // Where `names` (a dotted path below `t`) is set in the file, or nothing.
 const toml::source_region* position_in(const toml::table& t, std::initializer_list<std::string_view> names,
                                        bool value_position = false) {
@@ -562,10 +641,19 @@ const section<root>& root_section() {
           table("ldap", &root::ldap, ldap_section()),
           table("directory", &root::directory, directory_section()),
           detail::table_map("exchange", &root::exchange, exchange_endpoint_section(), endpoint_problem),
+          table("lookup", &root::lookup, lookup_section()),
+          table("freebusy_api", &root::freebusy_api, freebusy_api_section()),
+          table("legacy_lookup", &root::legacy_lookup, legacy_lookup_section()),
       },
       [](const root& v, detail::checker& c) {
         if (v.ldap && v.directory.base_dn.empty()) c.fail("directory", "directory.base_dn is required with [ldap]");
         check_endpoints(v, c);
+        if (v.lookup.deadline >= v.server.request_timeout)
+          c.fail("lookup", "lookup.deadline (" + format_duration(v.lookup.deadline) +
+                               ") must be shorter than server.request_timeout (" +
+                               format_duration(v.server.request_timeout) + ")");
+        if (v.legacy_lookup.enabled && v.legacy_lookup.path == "/calendar/v3/freeBusy")
+          c.fail("legacy_lookup", "legacy_lookup.path must differ from the freeBusy API's path");
       }};
   return s;
 }

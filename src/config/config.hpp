@@ -163,6 +163,34 @@ struct exchange_endpoint {
   bool operator==(const exchange_endpoint&) const = default;
 };
 
+// [lookup]: free/busy lookups for Exchange users (both inbound protocols).
+struct lookup {
+  std::chrono::milliseconds deadline{20000};  // whole lookup; below callers' own timeouts (Google's was 30 s)
+  std::string details = "free_busy";           // free_busy | subject_location (non-private events only)
+  std::chrono::milliseconds cache_ttl{60000};  // per mailbox and window; 0 = no cache
+  std::uint64_t cache_max_bytes = 64u << 20;   // memory bound of that cache
+  std::chrono::milliseconds max_window{62LL * 24 * 3600 * 1000};  // longest lookup window
+  bool operator==(const lookup&) const = default;
+};
+
+// [freebusy_api]: POST /calendar/v3/freeBusy (Google Calendar API v3 freeBusy.query).
+struct freebusy_api {
+  bool enabled = true;
+  std::vector<std::string> tokens;  // accepted bearer tokens; secret; none = every request is refused
+  std::uint32_t max_calendars = 50;  // items beyond get tooManyCalendarsRequested
+  bool operator==(const freebusy_api&) const = default;
+};
+
+// [legacy_lookup]: the Google Calendar Connector's lookup protocol (form field text=[...]).
+struct legacy_lookup {
+  bool enabled = false;  // it has no authentication (as the original): serving it is a choice
+  std::string path = "/GCalExchangeLookup/ExchangeQuerier.aspx";
+  std::string mailslot_url;  // required when enabled: https://www.google.com/calendar/hosted/<domain>/mailslot
+  bool default_ssl = true;   // scheme of the mailslot URL when the Referer does not say
+  std::uint32_t max_users = 100;
+  bool operator==(const legacy_lookup&) const = default;
+};
+
 // The whole file. Member names repeat their type names, hence the qualified types.
 struct root {
   config::server server;
@@ -171,6 +199,9 @@ struct root {
   std::optional<config::ldap> ldap;
   config::directory directory;
   std::map<std::string, exchange_endpoint> exchange;  // [exchange.<name>], by name
+  config::lookup lookup;
+  config::freebusy_api freebusy_api;
+  config::legacy_lookup legacy_lookup;
   std::string source;  // the file it was loaded from (for messages)
   bool operator==(const root&) const = default;
 };

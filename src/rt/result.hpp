@@ -29,6 +29,10 @@ class [[nodiscard]] result {
     if (!value_) throw_error(ec_);
     return std::move(*value_);
   }
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return value_ ? *value_ : static_cast<T>(std::forward<U>(fallback));
+  }
   T& operator*() & noexcept { return *value_; }
   T&& operator*() && noexcept { return std::move(*value_); }
   T* operator->() noexcept { return &*value_; }

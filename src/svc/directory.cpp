@@ -5,6 +5,7 @@
 
 #include "net/http/message.hpp"
 #include "proto/ldap/filter.hpp"
+#include "rt/countdown.hpp"
 #include "rt/log.hpp"
 #include "rt/loop.hpp"
 #include "rt/text.hpp"
@@ -93,17 +94,7 @@ struct directory::flight {
 struct directory::batch_waiter {
   directory* dir = nullptr;
   std::vector<std::pair<std::string, std::optional<rt::result<mailbox_ptr>>>> slots;
-  std::size_t remaining = 0;
-  std::coroutine_handle<> h;
-  std::error_code stopped;
-  struct on_stop {
-    batch_waiter* self;
-    void operator()(rt::stop_reason r) const {
-      self->detach();
-      self->stopped = rt::to_error(r);
-      rt::loop::current().schedule(self->h);
-    }
-  };
+  rt::countdown pending{[this] { detach(); }};
   // Leaves the flights (they go on for the others).
   void detach() {
     for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -112,29 +103,13 @@ struct directory::batch_waiter {
       if (it == dir->inflight_.end()) continue;
       std::erase_if(it->second->waiters, [&](const auto& p) { return p.first == this && p.second == i; });
     }
-    remaining = 0;
   }
-  std::optional<rt::stop_callback<on_stop>> cb;
-
-  bool await_ready() const noexcept { return remaining == 0; }
-  template <class P>
-  bool await_suspend(std::coroutine_handle<P> hh) {
-    const rt::stop_token& t = rt::detail::token_of(hh);
-    if (t.stop_requested()) {
-      detach();
-      stopped = rt::to_error(t.reason());
-      return false;
-    }
-    h = hh;
-    cb.emplace(t, on_stop{this});
-    return true;
-  }
-  void await_resume() { cb.reset(); }
 };
 
 directory::directory(proto::ldap::client& ldap, directory_options o)
     : ldap_(ldap),
       opts_(std::move(o)),
+      cache_(opts_.cache_max_entries),
       resolutions_(metrics::registry::global().add_counter(
           "calgate_directory_resolutions_total",
           "Address resolutions by outcome (cache_hit, negative_hit, fetched, joined, error, invalid).", {"outcome"})),
@@ -177,34 +152,16 @@ std::string directory::to_external(std::string_view address) const {
 }
 
 std::optional<mailbox_ptr> directory::cached(const std::string& key) {
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return std::nullopt;
-  if (it->second.expires_ms <= rt::loop::current().now_ms()) {
-    lru_.erase(it->second.lru);
-    cache_.erase(it);
-    return std::nullopt;
-  }
-  lru_.splice(lru_.begin(), lru_, it->second.lru);
-  return it->second.value;
+  const mailbox_ptr* hit = cache_.get(key, rt::loop::current().now_ms());
+  if (!hit) return std::nullopt;
+  return *hit;
 }
 
 void directory::remember(const std::string& key, mailbox_ptr value) {
   auto ttl = value ? opts_.cache_ttl : opts_.negative_cache_ttl;
-  if (ttl.count() <= 0 || opts_.cache_max_entries == 0) return;
+  if (ttl.count() <= 0) return;
   const std::uint64_t expires = rt::loop::current().now_ms() + static_cast<std::uint64_t>(ttl.count());
-  auto it = cache_.find(key);
-  if (it != cache_.end()) {
-    it->second.value = std::move(value);
-    it->second.expires_ms = expires;
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return;
-  }
-  lru_.push_front(key);
-  cache_.emplace(key, cache_entry{std::move(value), expires, lru_.begin()});
-  while (cache_.size() > opts_.cache_max_entries) {
-    cache_.erase(lru_.back());
-    lru_.pop_back();
-  }
+  cache_.put(key, std::move(value), expires, 1);
 }
 
 rt::task<rt::result<mailbox_ptr>> directory::resolve(std::string address) {
@@ -252,15 +209,15 @@ rt::task<std::vector<rt::result<mailbox_ptr>>> directory::resolve_many(std::vect
       queue_.push_back(key);
     }
     f->second->waiters.emplace_back(&w, slot);
-    ++w.remaining;
+    w.pending.add();
   }
   if (!queue_.empty()) schedule_flush();
-  if (w.remaining > 0) co_await w;
+  if (w.pending.remaining() > 0) co_await w.pending;
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     if (slot_of[i] < 0) continue;
     auto& slot = w.slots[static_cast<std::size_t>(slot_of[i])].second;
     if (slot) out[i] = *slot;
-    else out[i] = w.stopped ? w.stopped : make_error_code(rt::errc::canceled);
+    else out[i] = w.pending.stopped() ? w.pending.stopped() : make_error_code(rt::errc::canceled);
   }
   co_return out;
 }
@@ -303,7 +260,7 @@ rt::task<void> directory::fetch(std::vector<std::string> keys) {
     inflight_.erase(it);
     for (auto [w, slot] : f->waiters) {
       w->slots[slot].second = outcome;
-      if (--w->remaining == 0 && w->h) rt::loop::current().schedule(w->h);
+      w->pending.done_one();
     }
   };
 

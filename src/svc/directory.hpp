@@ -22,6 +22,7 @@
 #include "rt/result.hpp"
 #include "rt/task.hpp"
 #include "rt/task_group.hpp"
+#include "rt/ttl_cache.hpp"
 #include "svc/health.hpp"
 
 namespace calgate::svc {
@@ -119,11 +120,6 @@ class directory {
   std::optional<mailbox> to_mailbox(const proto::ldap::entry& e) const;
 
  private:
-  struct cache_entry {
-    mailbox_ptr value;  // null: known not to exist
-    std::uint64_t expires_ms;
-    std::list<std::string>::iterator lru;
-  };
   struct flight;
   struct batch_waiter;
 
@@ -136,8 +132,7 @@ class directory {
 
   proto::ldap::client& ldap_;
   directory_options opts_;
-  std::unordered_map<std::string, cache_entry> cache_;
-  std::list<std::string> lru_;  // most recent at the front
+  rt::ttl_cache<mailbox_ptr> cache_;  // a null mailbox: known not to exist
   std::unordered_map<std::string, std::unique_ptr<flight>> inflight_;
   std::vector<std::string> queue_;  // keys waiting for the next flush
   bool flush_scheduled_ = false;

@@ -34,30 +34,6 @@ const std::string validator = std::string(EXCHANGE_SIM_SOURCE_DIR) + "/../shared
 struct sim : test::exchange_sim {
   explicit sim(std::vector<std::string> extra = {}, std::string fixture = sim_fixture)
       : test::exchange_sim({.config = std::move(fixture), .extra = std::move(extra)}) {}
-
-  // Plain HTTP to the control endpoint (from outside any loop).
-  std::string control(const std::string& method, const std::string& path, const std::string& body = "") {
-    return run_loop_test([&]() -> rt::task<std::string> {
-      net::http::client c(net::http::client_options{});
-      net::http::client_request r(method, base() + path);
-      if (!body.empty()) {
-        r.headers.add("Content-Type", "application/json");
-        r.body = body;
-      }
-      auto resp = co_await c.send(std::move(r));
-      c.close_idle();
-      if (!resp || resp->status != 200) co_return std::string("control request failed");
-      co_return resp->body;
-    });
-  }
-  void fault(const std::string& json) { REQUIRE(control("POST", "/sim/faults", json).find("faults") != std::string::npos); }
-  // A counter from GET /sim/counters by JSON Pointer (0 if absent).
-  std::int64_t counter(const std::string& pointer) {
-    auto doc = json::document::parse(control("GET", "/sim/counters"));
-    REQUIRE(doc);
-    auto v = doc->get_int(pointer);
-    return v ? *v : 0;
-  }
 };
 
 std::chrono::sys_seconds at(const char* s) {

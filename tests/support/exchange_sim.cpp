@@ -6,7 +6,10 @@
 #include <csignal>
 #include <filesystem>
 
+#include "net/http/client.hpp"
+#include "proto/json/codec.hpp"
 #include "support/certs.hpp"
+#include "support/loop_test.hpp"
 
 namespace calgate::test {
 
@@ -81,6 +84,33 @@ std::vector<std::string> exchange_sim::captured(std::string_view suffix) const {
     if (e.path().string().ends_with(suffix)) out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string exchange_sim::control(const std::string& method, const std::string& path, const std::string& body) const {
+  return run_loop_test([&]() -> rt::task<std::string> {
+    net::http::client c(net::http::client_options{});
+    net::http::client_request r(method, base() + path);
+    if (!body.empty()) {
+      r.headers.add("Content-Type", "application/json");
+      r.body = body;
+    }
+    auto resp = co_await c.send(std::move(r));
+    c.close_idle();
+    if (!resp || resp->status != 200) co_return std::string("control request failed");
+    co_return resp->body;
+  });
+}
+
+void exchange_sim::fault(const std::string& json) const {
+  INFO(json);
+  REQUIRE(control("POST", "/sim/faults", json).find("faults") != std::string::npos);
+}
+
+std::int64_t exchange_sim::counter(const std::string& pointer) const {
+  auto doc = json::document::parse(control("GET", "/sim/counters"));
+  REQUIRE(doc);
+  auto v = doc->get_int(pointer);
+  return v ? *v : 0;
 }
 
 }  // namespace calgate::test

@@ -39,6 +39,14 @@ class exchange_sim {
   // Captured files whose names end in `suffix` (".request.xml", ...), sorted.
   std::vector<std::string> captured(std::string_view suffix) const;
 
+  // The control endpoint over plain HTTP, from outside any loop (each call
+  // runs its own): the answer's body, or "control request failed".
+  std::string control(const std::string& method, const std::string& path, const std::string& body = "") const;
+  // POST /sim/faults (JSON); the test fails if the simulator refuses it.
+  void fault(const std::string& json) const;
+  // A counter from GET /sim/counters by JSON Pointer ("/operations/GetUserAvailability"); 0 if absent.
+  std::int64_t counter(const std::string& pointer) const;
+
  private:
   temp_dir dir_;
   std::unique_ptr<process> proc_;

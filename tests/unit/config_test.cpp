@@ -306,10 +306,10 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
   CHECK(error_of("[server]\nfrobnicate = 10\n") == "t.toml:2:1: server.frobnicate: unknown key");
   CHECK(error_of("listen = \"127.0.0.1:1\"\n") == "t.toml:1:1: listen: unknown key");
   CHECK(error_of("\n[bogus]\nurl = \"ldap://x\"\n") ==
-        "t.toml:2:1: bogus: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
+        "t.toml:2:1: bogus: unknown table (known here: server, log, http_client, ldap, directory, exchange, lookup, freebusy_api, legacy_lookup)");
   // Suggestions only for likely typos (swapped letters count as one edit).
   CHECK(error_of("[foo]\n") ==
-        "t.toml:1:1: foo: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
+        "t.toml:1:1: foo: unknown table (known here: server, log, http_client, ldap, directory, exchange, lookup, freebusy_api, legacy_lookup)");
   CHECK(error_of("[log]\nlevle = \"info\"\n") ==
         "t.toml:2:1: log.levle: unknown key (did you mean \"level\"?)");
   CHECK(error_of("[log]\nlvl = \"info\"\n") == "t.toml:2:1: log.lvl: unknown key");
@@ -321,7 +321,7 @@ TEST_CASE("config: unknown keys and tables are errors", "[config]") {
   CHECK(nested[0] == "t.toml:4:1: server.tls.extra: unknown table");
   CHECK(error_of("[log]\n\"odd key\" = 1\n") == "t.toml:2:1: log.\"odd key\": unknown key");
   CHECK(error_of("[[outbox]]\nx = 1\n") ==
-        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client, ldap, directory, exchange)");
+        "t.toml:1:3: outbox: unknown table (known here: server, log, http_client, ldap, directory, exchange, lookup, freebusy_api, legacy_lookup)");
   CHECK(error_of("[log]\naccess.deep = 1\n") == "t.toml:2:1: log.access: must be a boolean (true "
                                                 "or false), not a table");
 }
@@ -767,7 +767,7 @@ TEST_CASE("config: every key is documented and in the example", "[config]") {
                         "exchange.<name>.account[].auth", "exchange.<name>.account[].client_secret"}) {
     CHECK(key_set.count(k) == 1);
   }
-  CHECK(keys.size() == 13 + 5 + 3 + 11 + 12 + 17 + 10 + 11 + 11);
+  CHECK(keys.size() == 13 + 5 + 3 + 11 + 12 + 17 + 10 + 11 + 11 + 5 + 3 + 5);
 
   const std::string doc = read_text(source_dir + "/README.md");
   for (const auto& k : keys) {

@@ -1,0 +1,227 @@
+#include "app/lookup_routes.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include "proto/connector/lookup_protocol.hpp"
+#include "proto/google/freebusy.hpp"
+#include "rt/log.hpp"
+#include "rt/text.hpp"
+
+namespace calgate::app {
+
+namespace {
+
+namespace google = proto::google;
+namespace connector = proto::connector;
+using net::http::request;
+using net::http::response;
+using svc::lookup_errc;
+
+// Compares without leaking where the first difference is (tokens are secrets;
+// their length is not).
+bool same_secret(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  unsigned diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+bool authorized(const request& r, const std::vector<std::string>& tokens) {
+  auto h = r.headers.get("Authorization");
+  if (!h || h->size() < 7 || rt::ascii_lower(h->substr(0, 7)) != "bearer ") return false;
+  std::string_view token = h->substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  bool ok = false;
+  for (const auto& t : tokens) ok |= same_secret(token, t);
+  return ok && !token.empty();
+}
+
+response google_json(int status, std::string body) {
+  // Google's own header (google.md §1.5), not response::json's.
+  response out;
+  out.status = status;
+  out.body = std::move(body);
+  out.headers.add("Content-Type", "application/json; charset=UTF-8");
+  out.headers.add("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate");
+  return out;
+}
+
+response google_error(const google::api_error& e, const request& r) {
+  response out = google_json(e.status, google::format_error(e));
+  if (e.status == 401) out.headers.add("WWW-Authenticate", "Bearer realm=\"calgate\"");
+  if (e.status >= 500) log::warn("freeBusy failed", {{"request_id", r.request_id}, {"status", e.status}, {"reason", e.reason}});
+  return out;
+}
+
+bool transient(std::error_code ec) {
+  return ec == lookup_errc::directory_failed || ec == lookup_errc::upstream_failed || ec == lookup_errc::timed_out;
+}
+
+void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups, const config::root& cfg) {
+  const config::freebusy_api api = cfg.freebusy_api;
+  google::request_limits limits;
+  limits.max_window = std::chrono::duration_cast<std::chrono::seconds>(cfg.lookup.max_window);
+  limits.max_body_bytes = static_cast<std::size_t>(cfg.server.max_body_bytes);
+  routes.add("POST", "/calendar/v3/freeBusy", [lookups, api, limits](request& r) -> rt::task<response> {
+    if (!authorized(r, api.tokens)) co_return google_error(google::auth_error(), r);
+    auto parsed = google::parse_request(r.body, limits);
+    if (auto* e = std::get_if<google::api_error>(&parsed)) co_return google_error(*e, r);
+    auto& q = std::get<google::freebusy_request>(parsed);
+    if (!lookups) co_return google_error(google::backend_error(), r);
+
+    // The first max_calendars distinct ids are looked up; the rest are refused one by one.
+    std::vector<std::string> asked;
+    std::vector<std::ptrdiff_t> index_of(q.items.size(), -1);
+    for (std::size_t i = 0; i < q.items.size(); ++i) {
+      auto same = std::find(asked.begin(), asked.end(), q.items[i]);
+      if (same != asked.end()) {
+        index_of[i] = same - asked.begin();
+        continue;
+      }
+      if (asked.size() >= api.max_calendars) continue;
+      index_of[i] = static_cast<std::ptrdiff_t>(asked.size());
+      asked.push_back(q.items[i]);
+    }
+    const std::size_t n_asked = asked.size();
+    auto results = co_await lookups->lookup(std::move(asked), q.time_min, q.time_max);
+
+    std::size_t failed = 0;
+    std::vector<google::calendar_answer> answers;
+    answers.reserve(q.items.size());
+    for (std::size_t i = 0; i < q.items.size(); ++i) {
+      google::calendar_answer a;
+      a.id = q.items[i];
+      if (index_of[i] < 0) {
+        a.error_reason = "tooManyCalendarsRequested";
+        a.error_domain = "calendar";
+        answers.push_back(std::move(a));
+        continue;
+      }
+      const svc::user_result& u = results[static_cast<std::size_t>(index_of[i])];
+      if (!u.error) {
+        for (const auto& b : svc::join_busy(u.busy)) a.busy.emplace_back(b.start, b.end);
+      } else if (transient(u.error)) {
+        a.error_reason = "internalError";
+        ++failed;
+      } else {
+        a.error_reason = "notFound";  // unknown, not an address, or not shared: Google says notFound for all
+      }
+      answers.push_back(std::move(a));
+    }
+    // Nothing could be answered because Exchange or the directory is down: a whole-request error.
+    if (n_asked > 0 && failed == n_asked) {
+      log::warn("freeBusy: no calendar could be read",
+                {{"request_id", r.request_id}, {"calendars", n_asked}, {"error", results.front().detail}});
+      co_return google_error(google::backend_error(), r);
+    }
+    co_return google_json(200, google::format_response(q, answers));
+  });
+}
+
+response legacy_page(const config::legacy_lookup& cfg, const request& r, const std::string& expression) {
+  auto referer = r.headers.get("Referer");
+  std::string action = connector::mailslot_url(cfg.mailslot_url, referer ? *referer : std::string_view{}, cfg.default_ssl);
+  response out = response::text(200, connector::html_page(action, expression), "text/html; charset=utf-8");
+  out.headers.add("Cache-Control", "no-store");
+  out.headers.add("Expires", "0");
+  return out;
+}
+
+connector::entry_status legacy_status(svc::busy_type b) {
+  return b == svc::busy_type::tentative ? connector::entry_status::tentative : connector::entry_status::accepted;
+}
+
+void add_legacy_route(net::http::router& routes, svc::lookup_service* lookups, svc::directory* dir,
+                      const config::root& cfg) {
+  const config::legacy_lookup lc = cfg.legacy_lookup;
+  connector::request_limits limits;
+  limits.max_users = lc.max_users;
+  const auto max_window = cfg.lookup.max_window;
+  const bool with_details = cfg.lookup.details == "subject_location";
+  auto handler = [lookups, dir, lc, limits, max_window, with_details](request& r) -> rt::task<response> {
+    std::optional<std::string> text;
+    if (r.method == "POST") text = connector::form_field(r.body, "text");
+    if (!text || text->empty())
+      co_return legacy_page(lc, r, connector::format_error("0", "0", connector::error_code::malformed_request,
+                                                           "GCalRequest is null or empty"));
+    auto parsed = connector::parse_request(*text, limits);
+    if (auto* f = std::get_if<connector::parse_failure>(&parsed)) {
+      log::info("legacy lookup refused", {{"request_id", r.request_id}, {"code", static_cast<int>(f->code)}, {"error", f->message}});
+      co_return legacy_page(lc, r, connector::format_error("0", "0", f->code, f->message));
+    }
+    auto& q = std::get<connector::request>(parsed);
+    if (q.end - q.start > max_window)
+      co_return legacy_page(lc, r, connector::format_error(q.version, q.message_id, connector::error_code::malformed_request,
+                                                           "The requested time range is too long"));
+    if (!lookups || !dir)
+      co_return legacy_page(lc, r, connector::format_error(q.version, q.message_id, connector::error_code::directory_error,
+                                                           "No directory is configured"));
+    auto results = co_await lookups->lookup(q.emails, q.start, q.end);
+
+    std::vector<connector::user> users;
+    std::size_t directory_failures = 0, exchange_failures = 0, resolved = 0;
+    for (const auto& u : results) {
+      if (u.error == lookup_errc::directory_failed) ++directory_failures;
+      if (!u.mailbox) continue;  // unknown users are omitted, as the original did
+      ++resolved;
+      connector::user out;
+      out.display_name = u.mailbox->display_name;
+      out.email = dir->to_external(u.mailbox->address);
+      if (u.error) {
+        // No data for this user (not shared, or Exchange failed): listed with access level 0 and
+        // no entries, never as an empty (free) calendar the caller could trust.
+        out.access_level = 0;
+        if (transient(u.error)) ++exchange_failures;
+        users.push_back(std::move(out));
+        continue;
+      }
+      if (with_details) {
+        for (const auto& e : u.events) {
+          connector::entry en;
+          en.start = e.start;
+          en.end = e.end;
+          en.status = legacy_status(e.status);
+          en.subject = e.subject;
+          en.location = e.location;
+          en.organizer = u.mailbox->display_name;
+          out.entries.push_back(std::move(en));
+        }
+      } else {
+        for (const auto& b : u.busy) {
+          connector::entry en;
+          en.start = b.start;
+          en.end = b.end;
+          en.status = legacy_status(b.status);
+          en.organizer = u.mailbox->display_name;
+          out.entries.push_back(std::move(en));
+        }
+      }
+      users.push_back(std::move(out));
+    }
+    if (!results.empty() && directory_failures == results.size()) {
+      log::warn("legacy lookup: the directory failed", {{"request_id", r.request_id}, {"error", results.front().detail}});
+      co_return legacy_page(lc, r, connector::format_error(q.version, q.message_id, connector::error_code::directory_error,
+                                                           "Error occured while resolving users in the directory"));
+    }
+    if (resolved > 0 && exchange_failures == resolved) {
+      log::warn("legacy lookup: Exchange failed", {{"request_id", r.request_id}, {"users", resolved}});
+      co_return legacy_page(lc, r, connector::format_error(q.version, q.message_id, connector::error_code::exchange_unreachable,
+                                                           "Error occured while retrieving free busy ranges"));
+    }
+    co_return legacy_page(lc, r, connector::format_response(q, users));
+  };
+  routes.add("POST", lc.path, handler);
+  routes.add("GET", lc.path, handler);
+}
+
+}  // namespace
+
+void add_lookup_routes(net::http::router& routes, svc::lookup_service* lookups, svc::directory* dir,
+                       const config::root& cfg) {
+  if (cfg.freebusy_api.enabled) add_freebusy_route(routes, lookups, cfg);
+  if (cfg.legacy_lookup.enabled) add_legacy_route(routes, lookups, dir, cfg);
+}
+
+}  // namespace calgate::app

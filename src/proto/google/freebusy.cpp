@@ -1,0 +1,247 @@
+#include "proto/google/freebusy.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "proto/json/codec.hpp"
+#include "proto/json/writer.hpp"
+#include "rt/datetime.hpp"
+
+namespace calgate::proto::google {
+
+namespace {
+
+using interval = std::pair<std::chrono::sys_seconds, std::chrono::sys_seconds>;
+
+api_error make_error(int status, std::string domain, std::string reason, std::string message,
+                     std::string location = {}, std::string location_type = {}) {
+  api_error e;
+  e.status = status;
+  e.domain = std::move(domain);
+  e.reason = std::move(reason);
+  e.message = std::move(message);
+  e.location = std::move(location);
+  e.location_type = std::move(location_type);
+  return e;
+}
+
+// Client text echoed in a message is cut short so a hostile request cannot
+// make the error body large; the cut backs off to a UTF-8 boundary.
+std::string echo(std::string_view s) {
+  constexpr std::size_t max_echo = 64;
+  if (s.size() <= max_echo) return std::string(s);
+  std::size_t n = max_echo;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
+api_error parse_error() { return make_error(400, "global", "parseError", "Parse Error"); }
+
+// One of timeMin/timeMax: required, an RFC 3339 string with an explicit offset
+// (Google answers 400 badRequest to times without one, google.md §1.2).
+std::variant<std::chrono::sys_seconds, api_error> read_time(const json::document& doc, std::string_view name) {
+  const json::value* v = doc.root().member(name);
+  if (v == nullptr || v->is_null())
+    return make_error(400, "global", "required", "Missing " + std::string(name) + " parameter.", std::string(name),
+                      "parameter");
+  auto s = v->as_string();
+  std::optional<rt::parsed_datetime> t;
+  if (s) t = rt::parse_datetime(*s);
+  if (!t || !t->had_offset)
+    return make_error(400, "global", "badRequest",
+                      "Invalid " + std::string(name) + ": expected an RFC 3339 date-time with a time zone offset.",
+                      std::string(name), "parameter");
+  return t->utc;
+}
+
+// groupExpansionMax / calendarExpansionMax: an integer in 1..max when present.
+std::variant<std::optional<int>, api_error> read_expansion(const json::document& doc, std::string_view name, int max) {
+  const json::value* v = doc.root().member(name);
+  if (v == nullptr || v->is_null()) return std::optional<int>{};
+  auto n = v->as_int();
+  if (!n || *n < 1 || *n > max)
+    return make_error(400, "global", "invalid",
+                      "Invalid value for " + std::string(name) + ": must be an integer from 1 to " +
+                          std::to_string(max) + ".",
+                      std::string(name), "parameter");
+  return std::optional<int>(static_cast<int>(*n));
+}
+
+api_error invalid_items(std::string message) {
+  return make_error(400, "global", "invalid", std::move(message), "items", "parameter");
+}
+
+// "2030-01-07T00:00:00.000Z": Google's echo of the window carries milliseconds
+// (google.md §1.3); our instants are whole seconds, so they are always .000.
+std::string format_utc_millis(std::chrono::sys_seconds t) {
+  std::string s = rt::format_utc(t);
+  s.insert(s.size() - 1, ".000");
+  return s;
+}
+
+std::string format_in_zone(std::chrono::sys_seconds t, const std::optional<rt::time_zone>& zone) {
+  return rt::format_with_offset(t, zone ? zone->offset_at(t) : std::chrono::minutes(0));
+}
+
+// Sorted, non-overlapping, inside the window (§1.6): Exchange may return
+// overlapping items and items that stick out of the asked window, and clients
+// (and our own Sync-side consumers) assume Google's clean shape.
+std::vector<interval> normalise(std::vector<interval> busy, std::chrono::sys_seconds lo, std::chrono::sys_seconds hi) {
+  for (auto& b : busy) {
+    b.first = std::max(b.first, lo);
+    b.second = std::min(b.second, hi);
+  }
+  std::erase_if(busy, [](const interval& b) { return b.second <= b.first; });
+  std::sort(busy.begin(), busy.end());
+  std::vector<interval> out;
+  out.reserve(busy.size());
+  for (const auto& b : busy) {
+    if (!out.empty() && b.first <= out.back().second)
+      out.back().second = std::max(out.back().second, b.second);
+    else
+      out.push_back(b);
+  }
+  return out;
+}
+
+void write_calendar_error(json::writer& w, std::string_view domain, std::string_view reason) {
+  w.begin_object();
+  w.key("errors").begin_array().begin_object();
+  w.member("domain", domain).member("reason", reason);
+  w.end_object().end_array();
+  w.key("busy").begin_array().end_array();
+  w.end_object();
+}
+
+}  // namespace
+
+std::variant<freebusy_request, api_error> parse_request(std::string_view body, const request_limits& lim) {
+  if (body.size() > lim.max_body_bytes)
+    return make_error(413, "global", "requestTooLarge", "The request body is too large.");
+
+  json::limits jl;
+  jl.max_bytes = lim.max_body_bytes;
+  auto doc = json::document::parse(body, jl);
+  if (!doc || !doc->root().is_object()) return parse_error();
+
+  freebusy_request out;
+
+  auto tmin = read_time(*doc, "timeMin");
+  if (auto* e = std::get_if<api_error>(&tmin)) return std::move(*e);
+  auto tmax = read_time(*doc, "timeMax");
+  if (auto* e = std::get_if<api_error>(&tmax)) return std::move(*e);
+  out.time_min = std::get<std::chrono::sys_seconds>(tmin);
+  out.time_max = std::get<std::chrono::sys_seconds>(tmax);
+
+  if (out.time_max <= out.time_min)
+    return make_error(400, "calendar", "timeRangeEmpty", "The specified time range is empty.", "timeMax", "parameter");
+  if (out.time_max - out.time_min > lim.max_window)
+    return make_error(400, "calendar", "timeRangeTooLong", "The requested time range is too long.", "timeMax",
+                      "parameter");
+
+  if (const json::value* z = doc->root().member("timeZone"); z != nullptr && !z->is_null()) {
+    auto name = z->as_string();
+    if (name) out.zone = rt::time_zone::find(*name);
+    if (!out.zone)
+      return make_error(400, "global", "invalid",
+                        name ? "Invalid time zone: " + echo(*name) + "." : std::string("Invalid time zone."),
+                        "timeZone", "parameter");
+  }
+
+  auto group = read_expansion(*doc, "groupExpansionMax", max_group_expansion);
+  if (auto* e = std::get_if<api_error>(&group)) return std::move(*e);
+  out.group_expansion_max = std::get<std::optional<int>>(group);
+  auto cals = read_expansion(*doc, "calendarExpansionMax", max_calendar_expansion);
+  if (auto* e = std::get_if<api_error>(&cals)) return std::move(*e);
+  out.calendar_expansion_max = std::get<std::optional<int>>(cals);
+
+  if (const json::value* items = doc->root().member("items"); items != nullptr && !items->is_null()) {
+    if (!items->is_array()) return invalid_items("Invalid items: expected an array of {\"id\": string}.");
+    out.items.reserve(items->size());
+    for (const json::value& item : items->items()) {
+      const json::value* id = item.member("id");  // nullptr for a non-object too
+      std::optional<std::string_view> s;
+      if (id != nullptr)
+        if (auto v = id->as_string()) s = *v;
+      if (!s) return invalid_items("Invalid items: each entry must be an object with a string id.");
+      if (s->empty()) return invalid_items("Invalid items: empty calendar id.");
+      out.items.emplace_back(*s);
+    }
+  }
+  return out;
+}
+
+std::string format_response(const freebusy_request& r, const std::vector<calendar_answer>& answers) {
+  json::writer w;
+  w.begin_object();
+  w.member("kind", "calendar#freeBusy");
+  w.member("timeMin", format_utc_millis(r.time_min));
+  w.member("timeMax", format_utc_millis(r.time_max));
+  w.key("calendars").begin_object();
+  // A JSON object names each member once; the first answer wins.
+  std::unordered_set<std::string_view> written;
+  for (const calendar_answer& a : answers) {
+    if (!written.insert(a.id).second) continue;
+    w.key(a.id);
+    if (!a.error_reason.empty()) {
+      write_calendar_error(w, a.error_domain, a.error_reason);
+      continue;
+    }
+    w.begin_object().key("busy").begin_array();
+    for (const auto& [start, end] : normalise(a.busy, r.time_min, r.time_max)) {
+      w.begin_object();
+      w.member("start", format_in_zone(start, r.zone));
+      w.member("end", format_in_zone(end, r.zone));
+      w.end_object();
+    }
+    w.end_array().end_object();
+  }
+  for (const std::string& id : r.items) {
+    if (!written.insert(id).second) continue;
+    w.key(id);
+    write_calendar_error(w, "global", "internalError");
+  }
+  w.end_object();
+  w.end_object();
+  return w.take();
+}
+
+std::string_view rpc_status(int http_status) noexcept {
+  switch (http_status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 409: return "ABORTED";
+    case 412: return "FAILED_PRECONDITION";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 500: return "INTERNAL";
+    case 501: return "UNIMPLEMENTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return http_status >= 400 && http_status < 500 ? "INVALID_ARGUMENT" : "INTERNAL";
+  }
+}
+
+std::string format_error(const api_error& e) {
+  json::writer w;
+  w.begin_object().key("error").begin_object();
+  w.member("code", e.status);
+  w.member("message", e.message);
+  w.key("errors").begin_array().begin_object();
+  w.member("domain", e.domain).member("reason", e.reason).member("message", e.message);
+  if (!e.location.empty()) w.member("location", e.location);
+  if (!e.location_type.empty()) w.member("locationType", e.location_type);
+  w.end_object().end_array();
+  w.member("status", rpc_status(e.status));
+  w.end_object().end_object();
+  return w.take();
+}
+
+api_error auth_error() {
+  return make_error(401, "global", "authError", "Invalid Credentials", "Authorization", "header");
+}
+api_error backend_error() { return make_error(503, "global", "backendError", "Backend Error"); }
+api_error rate_limited() { return make_error(429, "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"); }
+
+}  // namespace calgate::proto::google

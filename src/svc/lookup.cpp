@@ -1,0 +1,344 @@
+#include "svc/lookup.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include "proto/ldap/error.hpp"
+#include "rt/error.hpp"
+#include "rt/log.hpp"
+#include "rt/countdown.hpp"
+#include "rt/loop.hpp"
+#include "rt/stop.hpp"
+#include "rt/text.hpp"
+#include "rt/with_timeout.hpp"
+
+namespace calgate::svc {
+
+namespace {
+
+using std::chrono::sys_seconds;
+constexpr std::int64_t day = 24 * 3600;
+
+class lookup_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "calgate.lookup"; }
+  std::string message(int c) const override {
+    switch (static_cast<lookup_errc>(c)) {
+      case lookup_errc::not_found: return "no such mailbox";
+      case lookup_errc::invalid_address: return "not an e-mail address";
+      case lookup_errc::no_access: return "free/busy of this mailbox is not shared with calgate";
+      case lookup_errc::directory_failed: return "the directory could not be asked";
+      case lookup_errc::upstream_failed: return "Exchange could not be asked";
+      case lookup_errc::timed_out: return "Exchange did not answer in time";
+    }
+    return "lookup error " + std::to_string(c);
+  }
+};
+
+std::int64_t floor_day(sys_seconds t) {
+  std::int64_t s = t.time_since_epoch().count();
+  std::int64_t r = s % day;
+  return r < 0 ? s - r - day : s - r;
+}
+std::int64_t ceil_day(sys_seconds t) {
+  std::int64_t f = floor_day(t);
+  return f == t.time_since_epoch().count() ? f : f + day;
+}
+
+std::string cache_key(std::string_view address, std::int64_t start, std::int64_t end) {
+  std::string k(address);
+  k += '|';
+  k += std::to_string(start);
+  k += '|';
+  k += std::to_string(end);
+  return k;
+}
+
+std::error_code classify_directory(std::error_code ec) {
+  if (ec == rt::errc::bad_input) return make_error_code(lookup_errc::invalid_address);
+  if (rt::is_stop(ec)) return make_error_code(lookup_errc::timed_out);
+  return make_error_code(lookup_errc::directory_failed);
+}
+
+std::error_code classify_ews(std::error_code ec) {
+  using proto::ews::ews_errc;
+  if (ec == ews_errc::mail_recipient_not_found || ec == ews_errc::proxy_request_failed)
+    return make_error_code(lookup_errc::not_found);
+  if (ec == ews_errc::no_free_busy_access) return make_error_code(lookup_errc::no_access);
+  if (rt::is_stop(ec)) return make_error_code(lookup_errc::timed_out);
+  return make_error_code(lookup_errc::upstream_failed);
+}
+
+}  // namespace
+
+const std::error_category& lookup_category() noexcept {
+  static const lookup_category_impl c;
+  return c;
+}
+std::error_code make_error_code(lookup_errc e) noexcept { return {static_cast<int>(e), lookup_category()}; }
+
+// What one fetch learned about one mailbox (immutable once made; shared by
+// every lookup that reads it).
+struct lookup_service::fetched {
+  std::error_code error;  // lookup_errc
+  std::string detail;
+  std::vector<proto::ews::calendar_event> events;
+};
+
+struct lookup_service::flight {
+  std::vector<std::pair<waiter*, std::size_t>> waiters;  // who, and which of their slots
+};
+
+// One lookup waiting for the flights it joined, or for its deadline.
+struct lookup_service::waiter {
+  lookup_service* svc = nullptr;
+  std::vector<std::pair<std::string, fetched_ptr>> slots;  // (cache key, answer once known)
+  rt::countdown pending{[this] { detach(); }};
+  // Leaves the flights (they go on for the others).
+  void detach() {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].second) continue;
+      auto it = svc->inflight_.find(slots[i].first);
+      if (it == svc->inflight_.end()) continue;
+      std::erase_if(it->second->waiters, [&](const auto& p) { return p.first == this && p.second == i; });
+    }
+  }
+};
+
+bool lookup_service::batch_key::operator<(const batch_key& o) const noexcept {
+  if (endpoint != o.endpoint) return endpoint < o.endpoint;
+  if (start != o.start) return start < o.start;
+  return end < o.end;
+}
+
+lookup_service::lookup_service(directory& dir, endpoint_lookup endpoints, lookup_options o)
+    : dir_(dir),
+      endpoints_(std::move(endpoints)),
+      opts_(o),
+      cache_(o.cache_max_bytes),
+      users_(metrics::registry::global().add_counter(
+          "calgate_lookup_users_total",
+          "Mailboxes looked up, by how they were answered (cache_hit, joined, fetched) or why not.", {"outcome"})),
+      batches_(metrics::registry::global()
+                   .add_counter("calgate_lookup_upstream_batches_total",
+                                "GetUserAvailability calls made for lookups (each may be split into several requests).")
+                   .get()) {}
+
+lookup_service::~lookup_service() = default;
+
+rt::task<void> lookup_service::stop() {
+  fetches_.request_stop();
+  co_await fetches_.join();
+}
+
+lookup_service::fetched_ptr lookup_service::cached(const std::string& key) {
+  const fetched_ptr* hit = cache_.get(key, rt::loop::current().now_ms());
+  return hit ? *hit : nullptr;
+}
+
+void lookup_service::remember(const std::string& key, fetched_ptr value) {
+  if (opts_.cache_ttl.count() <= 0) return;
+  // Transport failures and timeouts are not remembered: the next lookup tries again.
+  if (value->error && value->error != lookup_errc::not_found && value->error != lookup_errc::no_access) return;
+  // What the entry holds, roughly: map node, LRU node, key twice, the answer.
+  std::uint64_t bytes = 160 + 2 * key.size() + sizeof(fetched) + value->detail.size() +
+                        value->events.size() * sizeof(proto::ews::calendar_event);
+  for (const auto& e : value->events) {
+    if (e.details)
+      bytes += sizeof(proto::ews::event_details) + e.details->subject.size() + e.details->location.size() +
+               e.details->id.size();
+  }
+  const std::uint64_t expires = rt::loop::current().now_ms() + static_cast<std::uint64_t>(opts_.cache_ttl.count());
+  cache_.put(key, std::move(value), expires, bytes);
+}
+
+void lookup_service::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  // Mailboxes asked for in this loop turn, by every lookup, go out together.
+  rt::loop::current().defer([this] { flush(); });
+}
+
+void lookup_service::flush() {
+  flush_scheduled_ = false;
+  auto q = std::move(queue_);
+  queue_.clear();
+  for (auto& [k, mailboxes] : q) {
+    batch_key key = k;
+    fetches_.spawn(fetch(std::move(key), std::move(mailboxes)));
+  }
+}
+
+void lookup_service::complete(const std::string& key, const fetched_ptr& value) {
+  remember(key, value);
+  auto it = inflight_.find(key);
+  if (it == inflight_.end()) return;
+  std::unique_ptr<flight> f = std::move(it->second);
+  inflight_.erase(it);
+  for (auto [w, slot] : f->waiters) {
+    w->slots[slot].second = value;
+    w->pending.done_one();
+  }
+}
+
+rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::string, std::string>> mailboxes) {
+  auto fail_all = [&](lookup_errc e, const std::string& why) {
+    auto f = std::make_shared<fetched>();
+    f->error = make_error_code(e);
+    f->detail = why;
+    for (const auto& [key, address] : mailboxes) complete(key, f);
+  };
+  proto::ews::client* ews = endpoints_(k.endpoint);
+  if (!ews) {
+    log::warn("lookup: no Exchange endpoint configured for mailboxes", {{"endpoint", k.endpoint}, {"mailboxes", mailboxes.size()}});
+    fail_all(lookup_errc::upstream_failed, "no [exchange." + k.endpoint + "] is configured");
+    co_return;
+  }
+  proto::ews::availability_request req;
+  req.mailboxes.reserve(mailboxes.size());
+  for (const auto& m : mailboxes) req.mailboxes.push_back({m.second, proto::ews::attendee_type::required});
+  req.start = sys_seconds(std::chrono::seconds(k.start));
+  req.end = sys_seconds(std::chrono::seconds(k.end));
+  req.requested = opts_.details == details_policy::subject_location ? proto::ews::view::detailed
+                                                                     : proto::ews::view::free_busy;
+  req.deadline = std::chrono::steady_clock::now() + opts_.deadline;
+  ++upstream_calls_;
+  batches_.inc();
+  auto answer = co_await rt::with_timeout(opts_.deadline, ews->get_user_availability(std::move(req)));
+  if (!answer) {
+    log::warn("lookup: availability request failed",
+              {{"endpoint", k.endpoint}, {"mailboxes", mailboxes.size()}, {"error", answer.error().message()}});
+    fail_all(rt::is_stop(answer.error()) ? lookup_errc::timed_out : lookup_errc::upstream_failed,
+             answer.error().message());
+    co_return;
+  }
+  std::size_t failures = 0;
+  std::string first_failure;
+  for (std::size_t i = 0; i < mailboxes.size() && i < answer->size(); ++i) {
+    auto& a = (*answer)[i];
+    auto f = std::make_shared<fetched>();
+    if (a.error) {
+      f->error = classify_ews(a.error);
+      f->detail = a.error_text.empty() ? a.error.message() : a.error_text;
+      if (f->error != lookup_errc::not_found && f->error != lookup_errc::no_access) {
+        if (failures++ == 0) first_failure = f->detail;
+      }
+    } else {
+      f->events = std::move(a.events);
+    }
+    complete(mailboxes[i].first, f);
+  }
+  if (failures > 0)
+    log::warn("lookup: Exchange failed for some mailboxes",
+              {{"endpoint", k.endpoint}, {"failed", failures}, {"error", first_failure}});
+  // A short answer (should not happen) must not leave anyone waiting.
+  for (std::size_t i = answer->size(); i < mailboxes.size(); ++i) {
+    auto f = std::make_shared<fetched>();
+    f->error = make_error_code(lookup_errc::upstream_failed);
+    f->detail = "no answer for this mailbox";
+    complete(mailboxes[i].first, f);
+  }
+}
+
+rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::string> addresses, sys_seconds start,
+                                                          sys_seconds end) {
+  std::vector<user_result> out(addresses.size());
+  for (std::size_t i = 0; i < addresses.size(); ++i) out[i].requested = addresses[i];
+  if (end <= start || end - start > opts_.max_window) {
+    for (auto& r : out) r.error = make_error_code(rt::errc::bad_input);
+    co_return out;
+  }
+  // Everything below shares one deadline (the parent's stop still applies).
+  rt::stop_token parent = co_await rt::this_token();
+  rt::linked_stop_source src(parent);
+  rt::deadline dl(opts_.deadline, src);
+
+  auto resolved = co_await rt::with_stop_token(src.token(), dir_.resolve_many(addresses));
+  const std::int64_t fs = floor_day(start), fe = ceil_day(end);
+
+  waiter w;
+  w.svc = this;
+  std::vector<std::ptrdiff_t> slot_of(addresses.size(), -1);
+  std::unordered_map<std::string, std::size_t> slot_by_key;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (!resolved[i]) {
+      out[i].error = classify_directory(resolved[i].error());
+      out[i].detail = resolved[i].error().message();
+      users_.with({"directory_error"}).inc();
+      continue;
+    }
+    if (!*resolved[i]) {
+      out[i].error = make_error_code(lookup_errc::not_found);
+      out[i].detail = "not in the directory";
+      users_.with({"not_found"}).inc();
+      continue;
+    }
+    out[i].mailbox = *resolved[i];
+    std::string key = cache_key(out[i].mailbox->address, fs, fe);
+    auto known = slot_by_key.find(key);
+    if (known != slot_by_key.end()) {
+      slot_of[i] = static_cast<std::ptrdiff_t>(known->second);
+      continue;
+    }
+    const std::size_t slot = w.slots.size();
+    slot_by_key.emplace(key, slot);
+    slot_of[i] = static_cast<std::ptrdiff_t>(slot);
+    if (auto hit = cached(key)) {
+      users_.with({"cache_hit"}).inc();
+      w.slots.emplace_back(std::move(key), std::move(hit));
+      continue;
+    }
+    w.slots.emplace_back(key, nullptr);
+    auto f = inflight_.find(key);
+    if (f != inflight_.end()) {
+      users_.with({"joined"}).inc();
+    } else {
+      users_.with({"fetched"}).inc();
+      f = inflight_.emplace(key, std::make_unique<flight>()).first;
+      queue_[batch_key{out[i].mailbox->endpoint, fs, fe}].emplace_back(key, out[i].mailbox->address);
+      schedule_flush();
+    }
+    f->second->waiters.emplace_back(&w, slot);
+    w.pending.add();
+  }
+  if (w.pending.remaining() > 0) {
+    // The countdown reads the stop token of the coroutine awaiting it: a child task carries the deadline's.
+    auto wait = [](waiter& ww) -> rt::task<void> { co_await ww.pending; };
+    rt::task<void> waiting = wait(w);
+    co_await rt::with_stop_token(src.token(), std::move(waiting));
+  }
+
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (slot_of[i] < 0) continue;
+    const fetched_ptr& f = w.slots[static_cast<std::size_t>(slot_of[i])].second;
+    user_result& r = out[i];
+    if (!f) {
+      r.error = make_error_code(lookup_errc::timed_out);
+      r.detail = "no answer within the lookup deadline";
+      users_.with({"timed_out"}).inc();
+      continue;
+    }
+    if (f->error) {
+      r.error = f->error;
+      r.detail = f->detail;
+      continue;
+    }
+    r.busy = merge_busy(f->events, start, end);
+    for (const auto& e : f->events) {
+      if (!blocks_time(e.busy) || e.end <= start || e.start >= end) continue;
+      event_view v;
+      v.start = e.start;
+      v.end = e.end;
+      v.status = e.busy;
+      v.is_private = e.details && e.details->is_private;
+      if (opts_.details == details_policy::subject_location && e.details && !v.is_private) {
+        v.subject = e.details->subject;
+        v.location = e.details->location;
+      }
+      r.events.push_back(std::move(v));
+    }
+  }
+  co_return out;
+}
+
+}  // namespace calgate::svc

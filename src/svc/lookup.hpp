@@ -1,0 +1,140 @@
+#pragma once
+// Free/busy lookups for Exchange users: calgate's main job.
+//
+// A lookup resolves its addresses through the directory, then asks each
+// mailbox's Exchange endpoint with GetUserAvailability. Work is shared three
+// ways:
+//   - a cache per mailbox and fetch window (TTL, memory bound);
+//   - single flight: lookups that need a mailbox+window already being fetched
+//     wait for that fetch instead of starting another;
+//   - batching: mailboxes asked for in the same loop turn, by any number of
+//     concurrent lookups, go to their endpoint together (the EWS client splits
+//     them into requests of at most 100 mailboxes).
+// Windows are widened to whole UTC days before fetching, so lookups whose
+// windows differ by minutes (a client asking "from now") share fetches and
+// cache entries; answers are clipped back to the asked window.
+//
+// The lookup has one deadline for everything; mailboxes not answered by then
+// get a per-user timed_out error while the others are answered. A fetch that
+// outlives a lookup's deadline still completes and fills the cache.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/ews/client.hpp"
+#include "rt/metrics.hpp"
+#include "rt/task.hpp"
+#include "rt/task_group.hpp"
+#include "rt/ttl_cache.hpp"
+#include "svc/busy_merge.hpp"
+#include "svc/directory.hpp"
+
+namespace calgate::svc {
+
+// Per-user outcomes.
+enum class lookup_errc {
+  not_found = 1,     // no such recipient in the directory, or Exchange does not know the mailbox
+  invalid_address,   // not an e-mail address
+  no_access,         // Exchange refuses the caller free/busy of this mailbox
+  directory_failed,  // the directory could not be asked
+  upstream_failed,   // Exchange failed (after its retries) or no endpoint serves the mailbox
+  timed_out,         // not answered within the lookup's deadline
+};
+const std::error_category& lookup_category() noexcept;
+std::error_code make_error_code(lookup_errc e) noexcept;
+
+enum class details_policy { free_busy, subject_location };
+
+struct lookup_options {
+  std::chrono::milliseconds deadline{20000};
+  details_policy details = details_policy::free_busy;
+  std::chrono::milliseconds cache_ttl{60000};
+  std::uint64_t cache_max_bytes = 64u << 20;
+  std::chrono::milliseconds max_window{62LL * 24 * 3600 * 1000};
+};
+
+// One event as a protocol with details may show it.
+struct event_view {
+  std::chrono::sys_seconds start, end;  // the event's own times (may extend beyond the window)
+  busy_type status = busy_type::busy;
+  std::string subject, location;        // empty for private events or under details_policy::free_busy
+  bool is_private = false;
+};
+
+struct user_result {
+  std::string requested;  // the address as asked
+  mailbox_ptr mailbox;    // the resolved mailbox (null when not resolved)
+  std::error_code error;  // lookup_errc; empty on success
+  std::string detail;     // why, for logs (never shown to callers verbatim)
+  std::vector<busy_interval> busy;  // sorted, non-overlapping, inside the window
+  std::vector<event_view> events;   // blocking events overlapping the window, by start (details policy applies)
+};
+
+class lookup_service {
+ public:
+  // The EWS client of an endpoint name, or nullptr when none is configured.
+  using endpoint_lookup = std::function<proto::ews::client*(std::string_view)>;
+
+  lookup_service(directory& dir, endpoint_lookup endpoints, lookup_options o);
+  ~lookup_service();
+  lookup_service(const lookup_service&) = delete;
+  lookup_service& operator=(const lookup_service&) = delete;
+
+  // One result per address, in order; never fails as a whole. Callers
+  // validate the window: an empty one, or one longer than max_window, gives
+  // every user rt::errc::bad_input.
+  [[nodiscard]] rt::task<std::vector<user_result>> lookup(std::vector<std::string> addresses,
+                                                          std::chrono::sys_seconds start,
+                                                          std::chrono::sys_seconds end);
+
+  // Must be awaited before destruction: ends fetches in flight.
+  [[nodiscard]] rt::task<void> stop();
+
+  const lookup_options& options() const noexcept { return opts_; }
+  std::size_t cache_entries() const noexcept { return cache_.size(); }
+  std::uint64_t cache_bytes() const noexcept { return cache_.cost(); }
+  std::uint64_t upstream_calls() const noexcept { return upstream_calls_; }
+
+ private:
+  struct fetched;  // one mailbox's answer for one fetch window (cached)
+  using fetched_ptr = std::shared_ptr<const fetched>;
+  struct flight;
+  struct waiter;
+  struct batch_key {
+    std::string endpoint;
+    std::int64_t start, end;  // fetch window, seconds since the epoch
+    bool operator<(const batch_key& o) const noexcept;
+  };
+
+  fetched_ptr cached(const std::string& key);
+  void remember(const std::string& key, fetched_ptr value);
+  void schedule_flush();
+  void flush();
+  rt::task<void> fetch(batch_key k, std::vector<std::pair<std::string, std::string>> mailboxes);  // (cache key, address)
+  void complete(const std::string& key, const fetched_ptr& value);
+
+  directory& dir_;
+  endpoint_lookup endpoints_;
+  lookup_options opts_;
+  rt::ttl_cache<fetched_ptr> cache_;  // cost: approximate bytes
+  std::unordered_map<std::string, std::unique_ptr<flight>> inflight_;
+  std::map<batch_key, std::vector<std::pair<std::string, std::string>>> queue_;
+  bool flush_scheduled_ = false;
+  std::uint64_t upstream_calls_ = 0;
+  rt::task_group fetches_{"lookup-fetch"};
+
+  metrics::family<metrics::counter>& users_;
+  metrics::counter& batches_;
+};
+
+}  // namespace calgate::svc
+
+template <>
+struct std::is_error_code_enum<calgate::svc::lookup_errc> : std::true_type {};
