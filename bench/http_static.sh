@@ -103,24 +103,6 @@ print("%.2f %.1f %.1f %d" % (rps, pct(50), pct(99), reqs))
 PY
 }
 
-# Sets variable $1 to the user+sys CPU seconds of this shell's reaped children
-# (second line of the `times` builtin; it must run in this shell, not a subshell,
-# whose own child accounting starts at zero).
-children_cpu_into() {
-  times >"$BENCH_TMP/times.txt"
-  local v
-  v="$(awk 'NR == 2 {
-    n = split($0, f, " "); s = 0
-    for (i = 1; i <= n; i++) { split(f[i], a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
-    printf "%.3f\n", s }' "$BENCH_TMP/times.txt")"
-  printf -v "$1" '%s' "$v"
-}
-
-# "busy total" jiffies of one CPU from /proc/stat (busy counts everything but idle/iowait).
-core_jiffies() {
-  awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
-
 server_ticks() {
   if [[ $1 == calgate ]]; then
     cpu_ticks "$CALGATE_PID"

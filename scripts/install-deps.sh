@@ -25,6 +25,12 @@ done
 
 missing=()
 for p in "${want[@]}"; do
+  # A newer Node.js from elsewhere (e.g. nodesource, which bundles npm and conflicts
+  # with Debian's npm package) serves as well as Debian's.
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

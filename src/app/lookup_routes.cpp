@@ -101,7 +101,9 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
       }
       const svc::user_result& u = results[static_cast<std::size_t>(index_of[i])];
       if (!u.error) {
-        for (const auto& b : svc::join_busy(u.busy)) a.busy.emplace_back(b.start, b.end);
+        // Statuses are dropped (Google knows only "busy"); format_response joins what now touches.
+        a.busy.reserve(u.busy.size());
+        for (const auto& b : u.busy) a.busy.emplace_back(b.start, b.end);
       } else if (transient(u.error)) {
         a.error_reason = "internalError";
         ++failed;
@@ -158,7 +160,7 @@ void add_legacy_route(net::http::router& routes, svc::lookup_service* lookups, s
     if (!lookups || !dir)
       co_return legacy_page(lc, r, connector::format_error(q.version, q.message_id, connector::error_code::directory_error,
                                                            "No directory is configured"));
-    auto results = co_await lookups->lookup(q.emails, q.start, q.end);
+    auto results = co_await lookups->lookup(q.emails, q.start, q.end, with_details);
 
     std::vector<connector::user> users;
     std::size_t directory_failures = 0, exchange_failures = 0, resolved = 0;

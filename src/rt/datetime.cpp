@@ -59,24 +59,59 @@ std::optional<parsed_datetime> parse_datetime(std::string_view s, std::chrono::m
   return out;
 }
 
-std::string format_with_offset(sys_seconds t, std::chrono::minutes offset) {
+namespace {
+// Fixed-width decimal digits, most significant first.
+char* put_digits(char* p, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + width;
+}
+}  // namespace
+
+void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes offset) {
   using namespace std::chrono;
-  sys_seconds local = t + offset;
-  auto dp = floor<days>(local);
-  year_month_day ymd{dp};
-  hh_mm_ss<seconds> hms{local - dp};
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                        static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                        static_cast<int>(hms.seconds().count()));
-  std::string out(buf, static_cast<std::size_t>(n));
-  if (offset.count() == 0) return out + "Z";
-  long o = offset.count();
-  char sign = o < 0 ? '-' : '+';
-  if (o < 0) o = -o;
-  std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", sign, o / 60, o % 60);
-  return out + buf;
+  const sys_seconds local = t + offset;
+  const auto dp = floor<days>(local);
+  const year_month_day ymd{dp};
+  const hh_mm_ss<seconds> hms{local - dp};
+  // Written by hand: this runs for every busy interval of every answer.
+  char buf[32];
+  char* p = buf;
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {
+    p += std::snprintf(p, 12, "%d", year);
+  } else {
+    p = put_digits(p, static_cast<unsigned>(year), 4);
+  }
+  *p++ = '-';
+  p = put_digits(p, static_cast<unsigned>(ymd.month()), 2);
+  *p++ = '-';
+  p = put_digits(p, static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  p = put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
+  *p++ = ':';
+  p = put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
+  *p++ = ':';
+  p = put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
+  if (offset.count() == 0) {
+    *p++ = 'Z';
+  } else {
+    long o = offset.count();
+    *p++ = o < 0 ? '-' : '+';
+    if (o < 0) o = -o;
+    p = put_digits(p, static_cast<unsigned>(o / 60 % 100), 2);
+    *p++ = ':';
+    p = put_digits(p, static_cast<unsigned>(o % 60), 2);
+  }
+  out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+std::string format_with_offset(sys_seconds t, std::chrono::minutes offset) {
+  std::string out;
+  append_with_offset(out, t, offset);
+  return out;
 }
 
 std::string format_utc(sys_seconds t) { return format_with_offset(t, std::chrono::minutes(0)); }

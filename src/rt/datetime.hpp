@@ -26,5 +26,7 @@ std::optional<parsed_datetime> parse_datetime(std::string_view s,
 std::string format_utc(sys_seconds t);
 // "2026-11-22T11:00:00+01:00" (local time at the given offset)
 std::string format_with_offset(sys_seconds t, std::chrono::minutes offset);
+// The same, appended to `out` (no allocation of its own).
+void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes offset);
 
 }  // namespace calgate::rt

@@ -4,7 +4,9 @@
 // Single-threaded; times are the loop's milliseconds, passed in by the caller.
 #include <cstdint>
 #include <list>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -16,8 +18,8 @@ class ttl_cache {
   explicit ttl_cache(std::uint64_t max_cost) : max_cost_(max_cost) {}
 
   // The live value for key (refreshing its recency), or nullptr. Expired
-  // entries are dropped when met.
-  const V* get(const std::string& key, std::uint64_t now_ms) {
+  // entries are dropped when met. (A string_view: hot paths look up without allocating.)
+  const V* get(std::string_view key, std::uint64_t now_ms) {
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     if (it->second.expires_ms <= now_ms) {
@@ -44,7 +46,7 @@ class ttl_cache {
       map_.emplace(key, entry{std::move(value), expires_ms, cost, lru_.begin()});
     }
     total_ += cost;
-    while (total_ > max_cost_ && !lru_.empty()) erase(map_.find(lru_.back()));
+    while (total_ > max_cost_ && !lru_.empty()) erase(map_.find(std::string_view(lru_.back())));
   }
 
   std::size_t size() const noexcept { return map_.size(); }
@@ -58,7 +60,13 @@ class ttl_cache {
     std::uint64_t cost;
     std::list<std::string>::iterator lru;
   };
-  void erase(typename std::unordered_map<std::string, entry>::iterator it) {
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
+  using map_type = std::unordered_map<std::string, entry, key_hash, std::equal_to<>>;
+
+  void erase(typename map_type::iterator it) {
     total_ -= it->second.cost;
     lru_.erase(it->second.lru);
     map_.erase(it);
@@ -66,7 +74,7 @@ class ttl_cache {
 
   std::uint64_t max_cost_;
   std::uint64_t total_ = 0;
-  std::unordered_map<std::string, entry> map_;
+  map_type map_;
   std::list<std::string> lru_;  // most recent first
 };
 

@@ -28,8 +28,9 @@ std::vector<busy_interval> merge_busy(const std::vector<proto::ews::calendar_eve
     int strength;
     int delta;
   };
-  std::vector<edge> edges;
-  edges.reserve(events.size() * 2);
+  // Reused across calls (this runs for every user of every lookup).
+  thread_local std::vector<edge> edges;
+  edges.clear();
   for (const auto& e : events) {
     const int s = strength(e.busy);
     if (s == 0) continue;

@@ -110,9 +110,7 @@ directory::directory(proto::ldap::client& ldap, directory_options o)
     : ldap_(ldap),
       opts_(std::move(o)),
       cache_(opts_.cache_max_entries),
-      resolutions_(metrics::registry::global().add_counter(
-          "calgate_directory_resolutions_total",
-          "Address resolutions by outcome (cache_hit, negative_hit, fetched, joined, error, invalid).", {"outcome"})),
+      resolutions_(outcome_counters::make()),
       ldap_searches_(metrics::registry::global()
                          .add_counter("calgate_directory_ldap_searches_total",
                                       "LDAP searches sent to resolve addresses (one per batch).")
@@ -126,18 +124,34 @@ directory::directory(proto::ldap::client& ldap, directory_options o)
 
 directory::~directory() = default;
 
+directory::outcome_counters directory::outcome_counters::make() {
+  auto& f = metrics::registry::global().add_counter(
+      "calgate_directory_resolutions_total",
+      "Address resolutions by outcome (cache_hit, negative_hit, fetched, joined, error, invalid).", {"outcome"});
+  return {f.with({"cache_hit"}), f.with({"negative_hit"}), f.with({"fetched"}),
+          f.with({"joined"}),    f.with({"error"}),        f.with({"invalid"})};
+}
+
 rt::task<void> directory::stop() {
   fetches_.request_stop();
   co_await fetches_.join();
 }
 
 std::string directory::to_internal(std::string_view address) const {
-  std::string a = rt::ascii_lower(trim(address));
-  std::size_t at = a.rfind('@');
-  if (at == std::string::npos) return a;
-  auto it = opts_.domain_map.find(a.substr(at + 1));
-  if (it != opts_.domain_map.end()) a = a.substr(0, at + 1) + it->second;
+  std::string a;
+  to_internal_into(a, address);
   return a;
+}
+
+void directory::to_internal_into(std::string& a, std::string_view address) const {
+  address = trim(address);
+  a.assign(address);
+  for (char& ch : a) ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+  if (opts_.domain_map.empty()) return;
+  std::size_t at = a.rfind('@');
+  if (at == std::string::npos) return;
+  auto it = opts_.domain_map.find(a.substr(at + 1));
+  if (it != opts_.domain_map.end()) a.replace(at + 1, std::string::npos, it->second);
 }
 
 std::string directory::to_external(std::string_view address) const {
@@ -151,7 +165,7 @@ std::string directory::to_external(std::string_view address) const {
   return a;
 }
 
-std::optional<mailbox_ptr> directory::cached(const std::string& key) {
+std::optional<mailbox_ptr> directory::cached(std::string_view key) {
   const mailbox_ptr* hit = cache_.get(key, rt::loop::current().now_ms());
   if (!hit) return std::nullopt;
   return *hit;
@@ -178,18 +192,20 @@ rt::task<std::vector<rt::result<mailbox_ptr>>> directory::resolve_many(std::vect
   w.dir = this;
   std::vector<std::ptrdiff_t> slot_of(addresses.size(), -1);  // input -> waiter slot (for misses)
   std::unordered_map<std::string, std::size_t> slot_by_key;
+  std::string scratch;  // the normalised address; copied only for a miss
   for (std::size_t i = 0; i < addresses.size(); ++i) {
-    std::string key = to_internal(addresses[i]);
-    if (!plausible_address(key)) {
-      resolutions_.with({"invalid"}).inc();
+    to_internal_into(scratch, addresses[i]);
+    if (!plausible_address(scratch)) {
+      resolutions_.invalid.inc();
       out.emplace_back(make_error_code(rt::errc::bad_input));
       continue;
     }
-    if (auto hit = cached(key)) {
-      resolutions_.with({*hit ? "cache_hit" : "negative_hit"}).inc();
-      out.emplace_back(*hit);
+    if (auto hit = cached(scratch)) {
+      (*hit ? resolutions_.cache_hit : resolutions_.negative_hit).inc();
+      out.emplace_back(std::move(*hit));
       continue;
     }
+    std::string key = scratch;
     out.emplace_back(mailbox_ptr{});  // filled below
     auto known = slot_by_key.find(key);
     if (known != slot_by_key.end()) {
@@ -202,9 +218,9 @@ rt::task<std::vector<rt::result<mailbox_ptr>>> directory::resolve_many(std::vect
     slot_of[i] = static_cast<std::ptrdiff_t>(slot);
     auto f = inflight_.find(key);
     if (f != inflight_.end()) {
-      resolutions_.with({"joined"}).inc();
+      resolutions_.joined.inc();
     } else {
-      resolutions_.with({"fetched"}).inc();
+      resolutions_.fetched.inc();
       f = inflight_.emplace(key, std::make_unique<flight>()).first;
       queue_.push_back(key);
     }
@@ -283,7 +299,7 @@ rt::task<void> directory::fetch(std::vector<std::string> keys) {
   auto r = co_await ldap_.search(std::move(req));
   if (!r) {
     log::warn("directory lookup failed", {{"addresses", keys.size()}, {"error", r.error().message()}});
-    resolutions_.with({"error"}).inc(keys.size());
+    resolutions_.error.inc(keys.size());
     for (const auto& k : keys) complete(k, r.error());
     co_return;
   }

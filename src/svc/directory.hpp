@@ -123,7 +123,8 @@ class directory {
   struct flight;
   struct batch_waiter;
 
-  std::optional<mailbox_ptr> cached(const std::string& key);
+  std::optional<mailbox_ptr> cached(std::string_view key);
+  void to_internal_into(std::string& out, std::string_view address) const;
   void remember(const std::string& key, mailbox_ptr value);
   void schedule_flush();
   void flush();
@@ -138,7 +139,11 @@ class directory {
   bool flush_scheduled_ = false;
   rt::task_group fetches_{"directory-fetch"};
 
-  metrics::family<metrics::counter>& resolutions_;
+  struct outcome_counters {  // calgate_directory_resolutions_total by outcome, bound once
+    metrics::counter &cache_hit, &negative_hit, &fetched, &joined, &error, &invalid;
+    static outcome_counters make();
+  };
+  outcome_counters resolutions_;
   metrics::counter& ldap_searches_;
 };
 

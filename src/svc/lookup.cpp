@@ -105,6 +105,14 @@ struct lookup_service::waiter {
   }
 };
 
+lookup_service::outcome_counters lookup_service::outcome_counters::make() {
+  auto& f = metrics::registry::global().add_counter(
+      "calgate_lookup_users_total",
+      "Mailboxes looked up, by how they were answered (cache_hit, joined, fetched) or why not.", {"outcome"});
+  return {f.with({"cache_hit"}), f.with({"joined"}),          f.with({"fetched"}),
+          f.with({"not_found"}), f.with({"directory_error"}), f.with({"timed_out"})};
+}
+
 bool lookup_service::batch_key::operator<(const batch_key& o) const noexcept {
   if (endpoint != o.endpoint) return endpoint < o.endpoint;
   if (start != o.start) return start < o.start;
@@ -116,9 +124,7 @@ lookup_service::lookup_service(directory& dir, endpoint_lookup endpoints, lookup
       endpoints_(std::move(endpoints)),
       opts_(o),
       cache_(o.cache_max_bytes),
-      users_(metrics::registry::global().add_counter(
-          "calgate_lookup_users_total",
-          "Mailboxes looked up, by how they were answered (cache_hit, joined, fetched) or why not.", {"outcome"})),
+      users_(outcome_counters::make()),
       batches_(metrics::registry::global()
                    .add_counter("calgate_lookup_upstream_batches_total",
                                 "GetUserAvailability calls made for lookups (each may be split into several requests).")
@@ -131,7 +137,7 @@ rt::task<void> lookup_service::stop() {
   co_await fetches_.join();
 }
 
-lookup_service::fetched_ptr lookup_service::cached(const std::string& key) {
+lookup_service::fetched_ptr lookup_service::cached(std::string_view key) {
   const fetched_ptr* hit = cache_.get(key, rt::loop::current().now_ms());
   return hit ? *hit : nullptr;
 }
@@ -241,11 +247,13 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
 }
 
 rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::string> addresses, sys_seconds start,
-                                                          sys_seconds end) {
+                                                          sys_seconds end, bool with_events) {
   std::vector<user_result> out(addresses.size());
-  for (std::size_t i = 0; i < addresses.size(); ++i) out[i].requested = addresses[i];
   if (end <= start || end - start > opts_.max_window) {
-    for (auto& r : out) r.error = make_error_code(rt::errc::bad_input);
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+      out[i].requested = std::move(addresses[i]);
+      out[i].error = make_error_code(rt::errc::bad_input);
+    }
     co_return out;
   }
   // Everything below shares one deadline (the parent's stop still applies).
@@ -254,46 +262,66 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   rt::deadline dl(opts_.deadline, src);
 
   auto resolved = co_await rt::with_stop_token(src.token(), dir_.resolve_many(addresses));
+  for (std::size_t i = 0; i < addresses.size(); ++i) out[i].requested = std::move(addresses[i]);
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
+  const std::string key_suffix = cache_key("", fs, fe);
 
   waiter w;
   w.svc = this;
-  std::vector<std::ptrdiff_t> slot_of(addresses.size(), -1);
-  std::unordered_map<std::string, std::size_t> slot_by_key;
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
+  w.slots.reserve(out.size());
+  std::vector<std::ptrdiff_t> slot_of(out.size(), -1);
+  // Mailboxes asked twice (aliases, repeats) share a slot: found by address (the
+  // window is the same for all), by a scan over the usual few, a map for large requests.
+  std::vector<std::string_view> slot_address;
+  slot_address.reserve(out.size());
+  std::unordered_map<std::string_view, std::size_t> slot_by_address;
+  auto find_slot = [&](std::string_view address) -> std::ptrdiff_t {
+    if (slot_address.size() <= 16) {
+      for (std::size_t s = 0; s < slot_address.size(); ++s)
+        if (slot_address[s] == address) return static_cast<std::ptrdiff_t>(s);
+      return -1;
+    }
+    if (slot_by_address.empty())
+      for (std::size_t s = 0; s < slot_address.size(); ++s) slot_by_address.emplace(slot_address[s], s);
+    auto it = slot_by_address.find(address);
+    return it == slot_by_address.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
+  };
+  std::string key;  // address + window: the cache and flight key (built in place, copied only for a miss)
+  for (std::size_t i = 0; i < out.size(); ++i) {
     if (!resolved[i]) {
       out[i].error = classify_directory(resolved[i].error());
       out[i].detail = resolved[i].error().message();
-      users_.with({"directory_error"}).inc();
+      users_.directory_error.inc();
       continue;
     }
     if (!*resolved[i]) {
       out[i].error = make_error_code(lookup_errc::not_found);
       out[i].detail = "not in the directory";
-      users_.with({"not_found"}).inc();
+      users_.not_found.inc();
       continue;
     }
-    out[i].mailbox = *resolved[i];
-    std::string key = cache_key(out[i].mailbox->address, fs, fe);
-    auto known = slot_by_key.find(key);
-    if (known != slot_by_key.end()) {
-      slot_of[i] = static_cast<std::ptrdiff_t>(known->second);
+    out[i].mailbox = std::move(*resolved[i]);
+    const std::string& address = out[i].mailbox->address;  // lives as long as out[i]
+    if (std::ptrdiff_t known = find_slot(address); known >= 0) {
+      slot_of[i] = known;
       continue;
     }
     const std::size_t slot = w.slots.size();
-    slot_by_key.emplace(key, slot);
     slot_of[i] = static_cast<std::ptrdiff_t>(slot);
+    slot_address.push_back(address);
+    if (!slot_by_address.empty()) slot_by_address.emplace(address, slot);
+    key.assign(address).append(key_suffix);
     if (auto hit = cached(key)) {
-      users_.with({"cache_hit"}).inc();
-      w.slots.emplace_back(std::move(key), std::move(hit));
+      users_.cache_hit.inc();
+      w.slots.emplace_back(std::string(), std::move(hit));  // no key: nothing to leave on a stop
       continue;
     }
     w.slots.emplace_back(key, nullptr);
     auto f = inflight_.find(key);
     if (f != inflight_.end()) {
-      users_.with({"joined"}).inc();
+      users_.joined.inc();
     } else {
-      users_.with({"fetched"}).inc();
+      users_.fetched.inc();
       f = inflight_.emplace(key, std::make_unique<flight>()).first;
       queue_[batch_key{out[i].mailbox->endpoint, fs, fe}].emplace_back(key, out[i].mailbox->address);
       schedule_flush();
@@ -308,14 +336,14 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     co_await rt::with_stop_token(src.token(), std::move(waiting));
   }
 
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
     if (slot_of[i] < 0) continue;
     const fetched_ptr& f = w.slots[static_cast<std::size_t>(slot_of[i])].second;
     user_result& r = out[i];
     if (!f) {
       r.error = make_error_code(lookup_errc::timed_out);
       r.detail = "no answer within the lookup deadline";
-      users_.with({"timed_out"}).inc();
+      users_.timed_out.inc();
       continue;
     }
     if (f->error) {
@@ -324,6 +352,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
       continue;
     }
     r.busy = merge_busy(f->events, start, end);
+    if (!with_events) continue;
     for (const auto& e : f->events) {
       if (!blocks_time(e.busy) || e.end <= start || e.start >= end) continue;
       event_view v;

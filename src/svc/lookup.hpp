@@ -74,7 +74,7 @@ struct user_result {
   std::error_code error;  // lookup_errc; empty on success
   std::string detail;     // why, for logs (never shown to callers verbatim)
   std::vector<busy_interval> busy;  // sorted, non-overlapping, inside the window
-  std::vector<event_view> events;   // blocking events overlapping the window, by start (details policy applies)
+  std::vector<event_view> events;   // with_events: blocking events overlapping the window, by start (details policy applies)
 };
 
 class lookup_service {
@@ -90,9 +90,10 @@ class lookup_service {
   // One result per address, in order; never fails as a whole. Callers
   // validate the window: an empty one, or one longer than max_window, gives
   // every user rt::errc::bad_input.
+  // with_events: also fill user_result::events (protocols that show single events).
   [[nodiscard]] rt::task<std::vector<user_result>> lookup(std::vector<std::string> addresses,
                                                           std::chrono::sys_seconds start,
-                                                          std::chrono::sys_seconds end);
+                                                          std::chrono::sys_seconds end, bool with_events = false);
 
   // Must be awaited before destruction: ends fetches in flight.
   [[nodiscard]] rt::task<void> stop();
@@ -113,7 +114,7 @@ class lookup_service {
     bool operator<(const batch_key& o) const noexcept;
   };
 
-  fetched_ptr cached(const std::string& key);
+  fetched_ptr cached(std::string_view key);
   void remember(const std::string& key, fetched_ptr value);
   void schedule_flush();
   void flush();
@@ -130,7 +131,11 @@ class lookup_service {
   std::uint64_t upstream_calls_ = 0;
   rt::task_group fetches_{"lookup-fetch"};
 
-  metrics::family<metrics::counter>& users_;
+  struct outcome_counters {  // calgate_lookup_users_total by outcome, bound once
+    metrics::counter &cache_hit, &joined, &fetched, &not_found, &directory_error, &timed_out;
+    static outcome_counters make();
+  };
+  outcome_counters users_;
   metrics::counter& batches_;
 };
 

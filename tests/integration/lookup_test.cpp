@@ -128,9 +128,9 @@ TEST_CASE("lookup: merged busy intervals, statuses, aliases and per-user errors"
     // Alice's Monday (Berlin, UTC+2 in May): standup 07:00-07:15Z, sprint planning
     // 08:00-09:30Z, a private appointment 11:00-12:00Z, a tentative 1:1 13:00-13:30Z.
     const names who1{"alice@corp.example", "A.Example@corp.example", "dave@corp.example",
-                                        "carol@corp.example", "nobody@corp.example", "not an address"};
+                     "carol@corp.example", "nobody@corp.example", "not an address"};
     auto r = co_await s.lookups.lookup(who1,
-                                       at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"));
+                                       at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"), true);
     REQUIRE(r.size() == 6);
     CHECK(r[0].requested == "alice@corp.example");
     REQUIRE_FALSE(r[0].error);
@@ -159,6 +159,7 @@ TEST_CASE("lookup: merged busy intervals, statuses, aliases and per-user errors"
         {at("2031-05-12T11:00:00Z"), at("2031-05-12T12:00:00Z"), busy_type::busy},
     };
     CHECK(c[0].busy == clipped);
+    CHECK(c[0].events.empty());  // asked without events
 
     // Friday is an all-day OOF; WorkingElsewhere (Thursday) and Free (Tuesday lunch) are not busy.
     const names who3{"alice@corp.example"};
@@ -189,7 +190,7 @@ TEST_CASE("lookup: the subject_location policy shows subjects of non-private eve
     stack s(ldap_server, sim, o);
     co_await s.start();
     const names who5{"alice@corp.example"};
-    auto r = co_await s.lookups.lookup(who5, at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"));
+    auto r = co_await s.lookups.lookup(who5, at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"), true);
     REQUIRE_FALSE(r[0].error);
     REQUIRE(r[0].events.size() == 4);
     CHECK(r[0].events[0].subject == "Daily standup");

@@ -249,6 +249,19 @@ TEST_CASE("datetime: xs:dateTime with and without offsets; invalid dates refused
   CHECK_FALSE(local->had_offset);
   CHECK(local->utc == at("2026-11-22T09:00:00Z"));
   CHECK(rt::format_with_offset(at("2026-11-22T10:00:00Z"), minutes(-330)) == "2026-11-22T04:30:00-05:30");
+  CHECK(rt::format_with_offset(at("2026-12-31T23:59:59Z"), minutes(825)) == "2027-01-01T13:44:59+13:45");
+  CHECK(rt::format_utc(sys_days(year(1) / 1 / 1)) == "0001-01-01T00:00:00Z");
+  CHECK(rt::format_utc(sys_days(year(9999) / 12 / 31) + std::chrono::seconds(86399)) == "9999-12-31T23:59:59Z");
+  std::string appended = "x";
+  rt::append_with_offset(appended, at("2026-03-29T01:00:00Z"), minutes(120));
+  CHECK(appended == "x2026-03-29T03:00:00+02:00");
+  // Every second of a day, formatted and parsed back.
+  for (int sec = 0; sec < 86400; sec += 7) {
+    const auto t = at("2026-11-22T00:00:00Z") + std::chrono::seconds(sec);
+    auto back = rt::parse_datetime(rt::format_with_offset(t, minutes(-90)));
+    REQUIRE(back);
+    REQUIRE(back->utc == t);
+  }
   CHECK(at("2028-02-29T00:00:00Z") == sys_days(year(2028) / 2 / 29));
   for (const char* bad : {"", "2026-11-22", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-11-22T25:00:00Z",
                           "2026-11-22T10:60:00Z", "2026-11-22T10:00:00+25:00", "2026-11-22T10:00:00Zjunk",

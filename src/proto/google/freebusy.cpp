@@ -79,29 +79,59 @@ std::string format_utc_millis(std::chrono::sys_seconds t) {
   return s;
 }
 
-std::string format_in_zone(std::chrono::sys_seconds t, const std::optional<rt::time_zone>& zone) {
-  return rt::format_with_offset(t, zone ? zone->offset_at(t) : std::chrono::minutes(0));
+// Which ids were written: a scan over the usual few dozen, a hash set beyond.
+class seen_ids {
+ public:
+  bool insert(std::string_view id) {
+    if (many_.empty()) {
+      if (std::find(few_.begin(), few_.end(), id) != few_.end()) return false;
+      few_.push_back(id);
+      if (few_.size() > 64) many_.insert(few_.begin(), few_.end());
+      return true;
+    }
+    return many_.insert(id).second;
+  }
+
+ private:
+  std::vector<std::string_view> few_;
+  std::unordered_set<std::string_view> many_;
+};
+
+// "\"2030-01-07T10:00:00+01:00\"" in buf (reused), for json::writer::raw_value.
+std::string_view quoted_time(std::string& buf, std::chrono::sys_seconds t, const std::optional<rt::time_zone>& zone) {
+  buf.assign(1, '"');
+  rt::append_with_offset(buf, t, zone ? zone->offset_at(t) : std::chrono::minutes(0));
+  buf += '"';
+  return buf;
 }
 
 // Sorted, non-overlapping, inside the window (§1.6): Exchange may return
 // overlapping items and items that stick out of the asked window, and clients
 // (and our own Sync-side consumers) assume Google's clean shape.
-std::vector<interval> normalise(std::vector<interval> busy, std::chrono::sys_seconds lo, std::chrono::sys_seconds hi) {
-  for (auto& b : busy) {
+const std::vector<interval>& normalise(const std::vector<interval>& busy, std::chrono::sys_seconds lo,
+                                      std::chrono::sys_seconds hi, std::vector<interval>& scratch) {
+  // Usually already clean (calgate's own lookups): then no copy at all.
+  bool clean = true;
+  for (std::size_t i = 0; i < busy.size() && clean; ++i) {
+    const interval& b = busy[i];
+    clean = b.first >= lo && b.second <= hi && b.first < b.second && (i == 0 || busy[i - 1].second < b.first);
+  }
+  if (clean) return busy;
+  std::vector<interval> sorted = busy;
+  for (auto& b : sorted) {
     b.first = std::max(b.first, lo);
     b.second = std::min(b.second, hi);
   }
-  std::erase_if(busy, [](const interval& b) { return b.second <= b.first; });
-  std::sort(busy.begin(), busy.end());
-  std::vector<interval> out;
-  out.reserve(busy.size());
-  for (const auto& b : busy) {
-    if (!out.empty() && b.first <= out.back().second)
-      out.back().second = std::max(out.back().second, b.second);
+  std::erase_if(sorted, [](const interval& b) { return b.second <= b.first; });
+  std::sort(sorted.begin(), sorted.end());
+  scratch.clear();
+  for (const auto& b : sorted) {
+    if (!scratch.empty() && b.first <= scratch.back().second)
+      scratch.back().second = std::max(scratch.back().second, b.second);
     else
-      out.push_back(b);
+      scratch.push_back(b);
   }
-  return out;
+  return scratch;
 }
 
 void write_calendar_error(json::writer& w, std::string_view domain, std::string_view reason) {
@@ -173,31 +203,35 @@ std::variant<freebusy_request, api_error> parse_request(std::string_view body, c
 
 std::string format_response(const freebusy_request& r, const std::vector<calendar_answer>& answers) {
   json::writer w;
+  w.reserve(128 + answers.size() * 96);
+  std::string scratch;
+  std::vector<interval> merged;
   w.begin_object();
   w.member("kind", "calendar#freeBusy");
   w.member("timeMin", format_utc_millis(r.time_min));
   w.member("timeMax", format_utc_millis(r.time_max));
   w.key("calendars").begin_object();
   // A JSON object names each member once; the first answer wins.
-  std::unordered_set<std::string_view> written;
+  seen_ids written;
   for (const calendar_answer& a : answers) {
-    if (!written.insert(a.id).second) continue;
+    if (!written.insert(a.id)) continue;
     w.key(a.id);
     if (!a.error_reason.empty()) {
       write_calendar_error(w, a.error_domain, a.error_reason);
       continue;
     }
     w.begin_object().key("busy").begin_array();
-    for (const auto& [start, end] : normalise(a.busy, r.time_min, r.time_max)) {
+    for (const auto& [start, end] : normalise(a.busy, r.time_min, r.time_max, merged)) {
+      // Times need no JSON escaping: written straight into a reused buffer.
       w.begin_object();
-      w.member("start", format_in_zone(start, r.zone));
-      w.member("end", format_in_zone(end, r.zone));
+      w.key("start").raw_value(quoted_time(scratch, start, r.zone));
+      w.key("end").raw_value(quoted_time(scratch, end, r.zone));
       w.end_object();
     }
     w.end_array().end_object();
   }
   for (const std::string& id : r.items) {
-    if (!written.insert(id).second) continue;
+    if (!written.insert(id)) continue;
     w.key(id);
     write_calendar_error(w, "global", "internalError");
   }

@@ -53,6 +53,12 @@ writer& writer::value(std::string_view v) {
   rt::append_json_string(out_, v);
   return *this;
 }
+writer& writer::raw_value(std::string_view json_text) {
+  separate();
+  out_ += json_text;
+  return *this;
+}
+
 writer& writer::value(bool v) {
   separate();
   out_ += v ? "true" : "false";

@@ -24,6 +24,10 @@ class writer {
   writer& value(int v) { return value(static_cast<std::int64_t>(v)); }
   writer& value(double v);
   writer& null();
+  // A value the caller has already encoded as JSON (a number, or a string
+  // with its quotes and escapes): written as is, with the separator.
+  writer& raw_value(std::string_view json_text);
+  void reserve(std::size_t n) { out_.reserve(n); }
   // key(k).value(v)
   template <class T>
   writer& member(std::string_view k, const T& v) {
