@@ -1,5 +1,7 @@
 #include "rt/datetime.hpp"
 
+#include <cstdint>
+
 #include <cstdio>
 
 namespace calgate::rt {
@@ -71,30 +73,41 @@ char* put_digits(char* p, unsigned v, int width) {
 }  // namespace
 
 void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes offset) {
-  using namespace std::chrono;
-  const sys_seconds local = t + offset;
-  const auto dp = floor<days>(local);
-  const year_month_day ymd{dp};
-  const hh_mm_ss<seconds> hms{local - dp};
-  // Written by hand: this runs for every busy interval of every answer.
-  char buf[32];
+  // Written by hand (this runs for every busy interval of every answer): days to
+  // civil date after Howard Hinnant's days_from_civil inverse, then fixed-width digits.
+  const std::int64_t secs = (t + offset).time_since_epoch().count();
+  std::int64_t days = secs / 86400, rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  const std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t year = static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[40];
   char* p = buf;
-  const int year = static_cast<int>(ymd.year());
   if (year < 0 || year > 9999) {
-    p += std::snprintf(p, 12, "%d", year);
+    p += std::snprintf(p, 24, "%lld", static_cast<long long>(year));
   } else {
     p = put_digits(p, static_cast<unsigned>(year), 4);
   }
   *p++ = '-';
-  p = put_digits(p, static_cast<unsigned>(ymd.month()), 2);
+  p = put_digits(p, month, 2);
   *p++ = '-';
-  p = put_digits(p, static_cast<unsigned>(ymd.day()), 2);
+  p = put_digits(p, day, 2);
   *p++ = 'T';
-  p = put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
+  const auto r = static_cast<unsigned>(rem);
+  p = put_digits(p, r / 3600, 2);
   *p++ = ':';
-  p = put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
+  p = put_digits(p, r / 60 % 60, 2);
   *p++ = ':';
-  p = put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
+  p = put_digits(p, r % 60, 2);
   if (offset.count() == 0) {
     *p++ = 'Z';
   } else {

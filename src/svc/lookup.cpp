@@ -83,6 +83,21 @@ struct lookup_service::fetched {
   std::error_code error;  // lookup_errc
   std::string detail;
   std::vector<proto::ews::calendar_event> events;
+  // The last merge of these events (lookups of one window repeat it). Mutable:
+  // a memo on an immutable answer, touched only on the loop thread.
+  mutable sys_seconds merged_start{}, merged_end{};
+  mutable std::vector<busy_interval> merged;
+  mutable bool has_merged = false;
+
+  const std::vector<busy_interval>& busy_in(sys_seconds start, sys_seconds end) const {
+    if (!has_merged || merged_start != start || merged_end != end) {
+      merged = merge_busy(events, start, end);
+      merged_start = start;
+      merged_end = end;
+      has_merged = true;
+    }
+    return merged;
+  }
 };
 
 struct lookup_service::flight {
@@ -146,9 +161,9 @@ void lookup_service::remember(const std::string& key, fetched_ptr value) {
   if (opts_.cache_ttl.count() <= 0) return;
   // Transport failures and timeouts are not remembered: the next lookup tries again.
   if (value->error && value->error != lookup_errc::not_found && value->error != lookup_errc::no_access) return;
-  // What the entry holds, roughly: map node, LRU node, key twice, the answer.
+  // What the entry holds, roughly: map node, LRU node, key twice, the answer and its merge memo.
   std::uint64_t bytes = 160 + 2 * key.size() + sizeof(fetched) + value->detail.size() +
-                        value->events.size() * sizeof(proto::ews::calendar_event);
+                        value->events.size() * (sizeof(proto::ews::calendar_event) + 2 * sizeof(busy_interval));
   for (const auto& e : value->events) {
     if (e.details)
       bytes += sizeof(proto::ews::event_details) + e.details->subject.size() + e.details->location.size() +
@@ -351,7 +366,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
       r.detail = f->detail;
       continue;
     }
-    r.busy = merge_busy(f->events, start, end);
+    r.busy = f->busy_in(start, end);
     if (!with_events) continue;
     for (const auto& e : f->events) {
       if (!blocks_time(e.busy) || e.end <= start || e.start >= end) continue;
