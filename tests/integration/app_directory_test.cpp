@@ -6,10 +6,8 @@
 #include <string>
 
 #include "net/http/client.hpp"
-#include "net/tcp.hpp"
-#include "rt/sleep.hpp"
 #include "support/http_fixture.hpp"
-#include "support/loop_test.hpp"
+#include "support/http_when_up.hpp"
 #include "support/process.hpp"
 #include "support/slapd.hpp"
 
@@ -37,23 +35,9 @@ struct response {
 
 // GETs until the server answers something other than a connection error (~5 s).
 response get(std::uint16_t port, const std::string& target, std::function<bool(const response&)> until = {}) {
-  return test::run_loop_test([&]() -> rt::task<response> {
-    net::http::client_options o;
-    o.connect_timeout = 300ms;
-    o.total_timeout = 3000ms;
-    net::http::client c(o);
-    response last;
-    for (int i = 0; i < 100; ++i) {
-      auto r = co_await c.send({"GET", "http://127.0.0.1:" + std::to_string(port) + target});
-      if (r) {
-        last = {r->status, r->body};
-        if (!until || until(last)) break;
-      }
-      co_await rt::sleep_for(50ms);
-    }
-    c.close_idle();
-    co_return last;
-  });
+  auto r = test::send_when_up({"GET", "http://127.0.0.1:" + std::to_string(port) + target},
+                              [&](const net::http::client_response& c) { return !until || until({c.status, c.body}); });
+  return {r.status, r.body};
 }
 
 }  // namespace

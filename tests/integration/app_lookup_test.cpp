@@ -11,10 +11,9 @@
 
 #include "net/http/client.hpp"
 #include "proto/json/codec.hpp"
-#include "rt/sleep.hpp"
 #include "support/exchange_sim.hpp"
 #include "support/http_fixture.hpp"
-#include "support/loop_test.hpp"
+#include "support/http_when_up.hpp"
 #include "support/process.hpp"
 #include "support/slapd.hpp"
 
@@ -48,32 +47,15 @@ struct reply {
   std::string www_authenticate;
 };
 
-// One request on a fresh loop; retried while the server is not up yet (~5 s).
+// One request; retried while the server is not up yet (~5 s).
 reply send(std::uint16_t port, std::string method, std::string target, std::string body = {},
            std::vector<std::pair<std::string, std::string>> headers = {}) {
-  return test::run_loop_test([&]() -> rt::task<reply> {
-    net::http::client_options o;
-    o.connect_timeout = 300ms;
-    o.total_timeout = 10000ms;
-    net::http::client c(o);
-    reply last;
-    for (int i = 0; i < 100; ++i) {
-      net::http::client_request r(method, "http://127.0.0.1:" + std::to_string(port) + target);
-      for (const auto& [k, v] : headers) r.headers.add(k, v);
-      r.body = body;
-      auto resp = co_await c.send(std::move(r));
-      if (resp) {
-        last.status = resp->status;
-        last.body = resp->body;
-        last.content_type = std::string(resp->headers.get("Content-Type").value_or(""));
-        last.www_authenticate = std::string(resp->headers.get("WWW-Authenticate").value_or(""));
-        break;
-      }
-      co_await rt::sleep_for(50ms);
-    }
-    c.close_idle();
-    co_return last;
-  });
+  net::http::client_request r(std::move(method), "http://127.0.0.1:" + std::to_string(port) + target);
+  for (auto& [k, v] : headers) r.headers.add(std::move(k), std::move(v));
+  r.body = std::move(body);
+  auto resp = test::send_when_up(r, {}, 10000ms);
+  return {resp.status, resp.body, std::string(resp.headers.get("Content-Type").value_or("")),
+          std::string(resp.headers.get("WWW-Authenticate").value_or(""))};
 }
 
 reply freebusy(std::uint16_t port, const std::string& body, const std::string& bearer = token) {

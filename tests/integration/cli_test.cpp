@@ -5,8 +5,8 @@
 
 #include "net/http/client.hpp"
 #include "net/tcp.hpp"
-#include "rt/sleep.hpp"
 #include "support/http_fixture.hpp"
+#include "support/http_when_up.hpp"
 #include "support/loop_test.hpp"
 #include "support/process.hpp"
 
@@ -19,21 +19,7 @@ const std::string calgate_bin = CALGATE_BINARY;
 
 // GETs url until it answers (or ~5 s pass); returns the response or an empty one.
 net::http::client_response get_when_up(const std::string& url) {
-  return test::run_loop_test([&]() -> rt::task<net::http::client_response> {
-    net::http::client_options o;
-    o.connect_timeout = 500ms;
-    o.total_timeout = 2000ms;
-    net::http::client c(o);
-    for (int i = 0; i < 100; ++i) {
-      auto r = co_await c.send({"GET", url});
-      if (r) {
-        c.close_idle();
-        co_return std::move(*r);
-      }
-      co_await rt::sleep_for(50ms);
-    }
-    co_return net::http::client_response{};
-  });
+  return test::send_when_up({"GET", url}, {}, 2000ms);
 }
 
 }  // namespace
