@@ -148,11 +148,12 @@ write_calgate_config() {
   } >"$file"
 }
 
-# write_nginx_config DIR PORT WORKER_CONNECTIONS NOFILE
+# write_nginx_config DIR PORT WORKER_CONNECTIONS NOFILE [EXTRA_LOCATIONS]
 # One worker, no access log, foreground, everything under DIR, keep-alive on,
-# and GET /healthz answered with calgate's exact body and Content-Type.
+# and GET /healthz answered with calgate's exact body and Content-Type;
+# EXTRA_LOCATIONS (nginx location blocks) are added to the server.
 write_nginx_config() {
-  local dir="$1" port="$2" wconn="$3" nofile="$4"
+  local dir="$1" port="$2" wconn="$3" nofile="$4" extra="${5:-}"
   mkdir -p "$dir/temp"
   cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
@@ -183,6 +184,7 @@ http {
             default_type "application/json; charset=utf-8";
             return 200 '{"status":"ok"}';
         }
+$extra
     }
 }
 EOF

@@ -317,36 +317,12 @@ fi
 # ---------------------------------------------------------------- nginx (core 0)
 NG_PORT="$(free_port)"
 NG_DIR="$BENCH_TMP/nginx"
-mkdir -p "$NG_DIR/temp"
 STATIC_BODY="$(cat "$BENCH_TMP/static-body.json")"
-cat >"$NG_DIR/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $(ulimit -Sn);
-daemon off;
-pid $NG_DIR/nginx.pid;
-error_log $NG_DIR/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $NG_DIR/temp/client_body;
-    proxy_temp_path $NG_DIR/temp/proxy;
-    fastcgi_temp_path $NG_DIR/temp/fastcgi;
-    uwsgi_temp_path $NG_DIR/temp/uwsgi;
-    scgi_temp_path $NG_DIR/temp/scgi;
-    keepalive_timeout 600s;
-    keepalive_requests 1000000000;
-    client_header_timeout 600s;
-    client_body_buffer_size 64k;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        location = /healthz { return 200 'ok'; }
-        location = /calendar/v3/freeBusy {
-            default_type "application/json; charset=utf-8";
+write_nginx_config "$NG_DIR" "$NG_PORT" 4096 "$(ulimit -Sn)" "        location = /calendar/v3/freeBusy {
+            client_body_buffer_size 64k;
+            default_type \"application/json; charset=utf-8\";
             return 200 '$STATIC_BODY';
-        }
-    }
-}
-EOF
+        }"
 "$NGINX_BIN" -t -p "$NG_DIR" -c "$NG_DIR/nginx.conf" -e "$NG_DIR/error.log" >"$NG_DIR/nginx-t.log" 2>&1 ||
   { cat "$NG_DIR/nginx-t.log" >&2; die "nginx -t rejected the generated config"; }
 taskset -c 0 "$NGINX_BIN" -p "$NG_DIR" -c "$NG_DIR/nginx.conf" -e "$NG_DIR/error.log" >"$NG_DIR/stdout.log" 2>&1 &

@@ -17,7 +17,7 @@ end
 local counts = {}
 for i = 1, #users do counts[i] = 1 end
 
-local prepared, next_index = {}, 1
+local prepared = {}
 
 function init(args)
   local organizer = common.env("LOOKUP_ORGANIZER")
@@ -39,13 +39,4 @@ function init(args)
   end
 end
 
-function request()
-  local r = prepared[next_index]
-  next_index = next_index + 1
-  if next_index > #prepared then next_index = 1 end
-  return r
-end
-
-function done(summary, latency, requests)
-  common.done(summary, counts)
-end
+common.serve(prepared, counts)

@@ -50,4 +50,19 @@ function M.done(summary, per_request_users)
   io.write(string.format("LOOKUP requests=%d users=%d\n", n, users))
 end
 
+-- Defines wrk's request() (the prepared requests in turn, cycling) and done() (the
+-- LOOKUP line) over `prepared` (filled later, in init()) and the users per request.
+function M.serve(prepared, per_request_users)
+  local next_index = 1
+  request = function()
+    local r = prepared[next_index]
+    next_index = next_index + 1
+    if next_index > #prepared then next_index = 1 end
+    return r
+  end
+  done = function(summary, latency, requests)
+    M.done(summary, per_request_users)
+  end
+end
+
 return M

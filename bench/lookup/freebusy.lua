@@ -12,7 +12,7 @@ local mix = common.read_mix()
 local counts = {}
 for i, users in ipairs(mix) do counts[i] = #users end
 
-local prepared, next_index = {}, 1
+local prepared = {}
 
 function init(args)
   local token = common.env("LOOKUP_TOKEN")
@@ -32,13 +32,4 @@ function init(args)
   end
 end
 
-function request()
-  local r = prepared[next_index]
-  next_index = next_index + 1
-  if next_index > #prepared then next_index = 1 end
-  return r
-end
-
-function done(summary, latency, requests)
-  common.done(summary, counts)
-end
+common.serve(prepared, counts)
