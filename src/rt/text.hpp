@@ -8,11 +8,16 @@
 
 namespace calgate::rt {
 
+// Folds 'A'-'Z' to 'a'-'z' in place; every other byte is kept.
+inline void ascii_lower_in_place(std::string& s) noexcept {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+}
+
 // A copy with 'A'-'Z' folded to 'a'-'z'; every other byte is kept.
 inline std::string ascii_lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  ascii_lower_in_place(out);
   return out;
 }
 

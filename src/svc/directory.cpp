@@ -146,7 +146,7 @@ std::string directory::to_internal(std::string_view address) const {
 void directory::to_internal_into(std::string& a, std::string_view address) const {
   address = trim(address);
   a.assign(address);
-  for (char& ch : a) ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+  rt::ascii_lower_in_place(a);
   if (opts_.domain_map.empty()) return;
   std::size_t at = a.rfind('@');
   if (at == std::string::npos) return;

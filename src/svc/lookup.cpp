@@ -45,13 +45,9 @@ std::int64_t ceil_day(sys_seconds t) {
   return f == t.time_since_epoch().count() ? f : f + day;
 }
 
-std::string cache_key(std::string_view address, std::int64_t start, std::int64_t end) {
-  std::string k(address);
-  k += '|';
-  k += std::to_string(start);
-  k += '|';
-  k += std::to_string(end);
-  return k;
+// What follows the address in a cache and flight key: "|start|end" of the fetch window.
+std::string window_suffix(std::int64_t start, std::int64_t end) {
+  return '|' + std::to_string(start) + '|' + std::to_string(end);
 }
 
 std::error_code classify_directory(std::error_code ec) {
@@ -279,7 +275,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   auto resolved = co_await rt::with_stop_token(src.token(), dir_.resolve_many(addresses));
   for (std::size_t i = 0; i < addresses.size(); ++i) out[i].requested = std::move(addresses[i]);
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
-  const std::string key_suffix = cache_key("", fs, fe);
+  const std::string key_suffix = window_suffix(fs, fe);
 
   waiter w;
   w.svc = this;
