@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 
 #include "proto/json/codec.hpp"
+#include "proto/json/view.hpp"
 
 using namespace calgate;
 using json::document;
@@ -281,4 +283,110 @@ TEST_CASE("json: documents are values: copied, moved and kept", "[json]") {
   moved = document();
   REQUIRE(moved.root().is_null());
   REQUIRE(*item.get_string("/name") == "a");
+}
+
+namespace {
+
+// json::read's outcome: the error, or empty for a document it accepted.
+std::error_code read_error(std::string_view s, const json::limits& lim = {}) {
+  bool called = false;
+  auto r = json::read(s, lim, [&](const json::view&) { called = true; });
+  CHECK(called == static_cast<bool>(r));  // the callback runs exactly when the document is good
+  return r.error();
+}
+
+}  // namespace
+
+TEST_CASE("json view: reads scalars, members and arrays like the tree", "[json][view]") {
+  const std::string doc =
+      R"({"s":"caf\u00e9","i":-42,"big":18446744073709551615,"d":3.0,"f":2.5,"n":null,"t":true,)"
+      R"("a":[{"id":"x"},{"id":"y"},7],"o":{"k":"v"}})";
+  bool called = false;
+  auto r = json::read(doc, {}, [&](const json::view& root) {
+    called = true;
+    CHECK(root.is_object());
+    CHECK(root.size() == 9);
+    CHECK(*root.member("s")->as_string() == "café");
+    CHECK(*root.member("i")->as_int() == -42);
+    CHECK(root.member("big")->as_int().error() == errc::out_of_range);
+    CHECK(*root.member("d")->as_int() == 3);  // an integral double, as value::as_int
+    CHECK(root.member("f")->as_int().error() == errc::expected_integer);
+    CHECK(root.member("s")->as_int().error() == errc::expected_number);
+    CHECK(root.member("i")->as_string().error() == errc::expected_string);
+    CHECK(root.member("n")->is_null());
+    CHECK(root.member("t")->type() == json::type::boolean);
+    CHECK_FALSE(root.member("missing"));
+    CHECK_FALSE(root.member("s")->member("s"));  // not an object
+    CHECK(root.member("o")->member("k")->as_string().value_or("") == "v");
+    const auto a = root.member("a");
+    REQUIRE(a);
+    CHECK(a->is_array());
+    CHECK(a->size() == 3);
+    std::vector<std::string> seen;
+    a->each_item([&](const json::view& item) {
+      auto id = item.member("id");
+      seen.push_back(id ? std::string(id->as_string().value_or("?")) : "-");
+      return true;
+    });
+    CHECK(seen == std::vector<std::string>{"x", "y", "-"});
+    int visited = 0;
+    a->each_item([&](const json::view&) { return ++visited < 2; });  // false stops
+    CHECK(visited == 2);
+    int none = 0;
+    root.member("o")->each_item([&](const json::view&) { return ++none > 0; });  // not an array: nothing
+    CHECK(none == 0);
+  });
+  REQUIRE(r);
+  CHECK(called);
+
+  json::limits lax;
+  lax.allow_duplicate_keys = true;
+  REQUIRE(json::read(R"({"a":1,"a":2})", lax, [](const json::view& root) { CHECK(*root.member("a")->as_int() == 2); }));
+}
+
+TEST_CASE("json view: accepts and refuses exactly what document::parse does", "[json][view]") {
+  std::vector<std::string> inputs = {
+      "", " ", "{", "[1,]", "{\"a\":}", "{a:1}", "[1 2]", "{} x", "\"unterminated", "[1]//c", "nul",
+      R"({"a":1,"b":2,"a":3})", R"({"x":{"k":1,"k":1}})", R"({"caf\u00e9":1,"café":2})", R"([{"a":1},{"a":2}])",
+      "1e400", "[-1e999]", "\"\\ud800\"", "\"a\x01b\"", "\"\xff\"", "\"\xc3\x28\"", "{\"\\u0000\":1}", "[]", "{}",
+      std::string(64, '[') + std::string(64, ']'), std::string(65, '[') + std::string(65, ']'),
+      std::string(3000, '['), R"({"timeMin":"2031-05-12T00:00:00Z","items":[{"id":"a@b"}]})"};
+  std::string many = "{";
+  for (int i = 0; i < 40; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  inputs.push_back(many + "}");
+  inputs.push_back(many + ",\"k17\":0}");
+  std::string objs;
+  for (int i = 0; i < 70; ++i) objs += "{\"a\":";
+  inputs.push_back(objs + "1" + std::string(70, '}'));
+  // And random damage to a request-shaped document.
+  const std::string base = R"({"timeMin":"2031-05-12T00:00:00Z","timeMax":"2031-05-19T00:00:00+02:00","items":[{"id":"a@b"},{"id":"c@d","x":[1,2.5,null,true]}]})";
+  std::mt19937 rng(1205);
+  const std::string alphabet = "{}[]\":,\\ 0123456789.eE-+tfnu\x01\x80\xff";
+  for (int n = 0; n < 3000; ++n) {
+    std::string s = base;
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 3); ++k) {
+      std::size_t at = rng() % s.size();
+      switch (rng() % 3) {
+        case 0: s[at] = alphabet[rng() % alphabet.size()]; break;
+        case 1: s.erase(at, 1); break;
+        default: s.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+      }
+    }
+    inputs.push_back(s);
+  }
+  json::limits small;
+  small.max_bytes = 40;
+  json::limits lax;
+  lax.allow_duplicate_keys = true;
+  std::size_t good = 0;
+  for (const json::limits& lim : {json::limits{}, small, lax}) {
+    for (const std::string& s : inputs) {
+      INFO(s);
+      auto d = document::parse(s, lim);
+      std::error_code e = read_error(s, lim);
+      CHECK(e == (d ? std::error_code() : d.error()));
+      if (d) ++good;
+    }
+  }
+  CHECK(good > 100);  // the damage leaves some documents valid, so both paths are compared
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "proto/json/codec.hpp"
+#include "proto/json/view.hpp"
 #include "proto/json/writer.hpp"
 #include "rt/datetime.hpp"
 
@@ -39,9 +39,9 @@ api_error parse_error() { return make_error(400, "global", "parseError", "Parse 
 
 // One of timeMin/timeMax: required, an RFC 3339 string with an explicit offset
 // (Google answers 400 badRequest to times without one, google.md §1.2).
-std::variant<std::chrono::sys_seconds, api_error> read_time(const json::document& doc, std::string_view name) {
-  const json::value* v = doc.root().member(name);
-  if (v == nullptr || v->is_null())
+std::variant<std::chrono::sys_seconds, api_error> read_time(const json::view& root, std::string_view name) {
+  std::optional<json::view> v = root.member(name);
+  if (!v || v->is_null())
     return make_error(400, "global", "required", "Missing " + std::string(name) + " parameter.", std::string(name),
                       "parameter");
   auto s = v->as_string();
@@ -55,9 +55,9 @@ std::variant<std::chrono::sys_seconds, api_error> read_time(const json::document
 }
 
 // groupExpansionMax / calendarExpansionMax: an integer in 1..max when present.
-std::variant<std::optional<int>, api_error> read_expansion(const json::document& doc, std::string_view name, int max) {
-  const json::value* v = doc.root().member(name);
-  if (v == nullptr || v->is_null()) return std::optional<int>{};
+std::variant<std::optional<int>, api_error> read_expansion(const json::view& root, std::string_view name, int max) {
+  std::optional<json::view> v = root.member(name);
+  if (!v || v->is_null()) return std::optional<int>{};
   auto n = v->as_int();
   if (!n || *n < 1 || *n > max)
     return make_error(400, "global", "invalid",
@@ -147,22 +147,12 @@ void write_calendar_error(json::writer& w, std::string_view domain, std::string_
   w.end_object();
 }
 
-}  // namespace
-
-std::variant<freebusy_request, api_error> parse_request(std::string_view body, const request_limits& lim) {
-  if (body.size() > lim.max_body_bytes)
-    return make_error(413, "global", "requestTooLarge", "The request body is too large.");
-
-  json::limits jl;
-  jl.max_bytes = lim.max_body_bytes;
-  auto doc = json::document::parse(body, jl);
-  if (!doc || !doc->root().is_object()) return parse_error();
-
+std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim) {
   freebusy_request out;
 
-  auto tmin = read_time(*doc, "timeMin");
+  auto tmin = read_time(root, "timeMin");
   if (auto* e = std::get_if<api_error>(&tmin)) return std::move(*e);
-  auto tmax = read_time(*doc, "timeMax");
+  auto tmax = read_time(root, "timeMax");
   if (auto* e = std::get_if<api_error>(&tmax)) return std::move(*e);
   out.time_min = std::get<std::chrono::sys_seconds>(tmin);
   out.time_max = std::get<std::chrono::sys_seconds>(tmax);
@@ -173,7 +163,7 @@ std::variant<freebusy_request, api_error> parse_request(std::string_view body, c
     return make_error(400, "calendar", "timeRangeTooLong", "The requested time range is too long.", "timeMax",
                       "parameter");
 
-  if (const json::value* z = doc->root().member("timeZone"); z != nullptr && !z->is_null()) {
+  if (std::optional<json::view> z = root.member("timeZone"); z && !z->is_null()) {
     auto name = z->as_string();
     if (name) out.zone = rt::time_zone::find(*name);
     if (!out.zone)
@@ -182,26 +172,46 @@ std::variant<freebusy_request, api_error> parse_request(std::string_view body, c
                         "timeZone", "parameter");
   }
 
-  auto group = read_expansion(*doc, "groupExpansionMax", max_group_expansion);
+  auto group = read_expansion(root, "groupExpansionMax", max_group_expansion);
   if (auto* e = std::get_if<api_error>(&group)) return std::move(*e);
   out.group_expansion_max = std::get<std::optional<int>>(group);
-  auto cals = read_expansion(*doc, "calendarExpansionMax", max_calendar_expansion);
+  auto cals = read_expansion(root, "calendarExpansionMax", max_calendar_expansion);
   if (auto* e = std::get_if<api_error>(&cals)) return std::move(*e);
   out.calendar_expansion_max = std::get<std::optional<int>>(cals);
 
-  if (const json::value* items = doc->root().member("items"); items != nullptr && !items->is_null()) {
+  if (std::optional<json::view> items = root.member("items"); items && !items->is_null()) {
     if (!items->is_array()) return invalid_items("Invalid items: expected an array of {\"id\": string}.");
     out.items.reserve(items->size());
-    for (const json::value& item : items->items()) {
-      const json::value* id = item.member("id");  // nullptr for a non-object too
+    std::optional<api_error> bad;
+    items->each_item([&](const json::view& item) {
+      std::optional<json::view> id = item.member("id");  // nullopt for a non-object too
       std::optional<std::string_view> s;
-      if (id != nullptr)
+      if (id)
         if (auto v = id->as_string()) s = *v;
-      if (!s) return invalid_items("Invalid items: each entry must be an object with a string id.");
-      if (s->empty()) return invalid_items("Invalid items: empty calendar id.");
-      out.items.emplace_back(*s);
-    }
+      if (!s) bad = invalid_items("Invalid items: each entry must be an object with a string id.");
+      else if (s->empty()) bad = invalid_items("Invalid items: empty calendar id.");
+      else out.items.emplace_back(*s);
+      return !bad;
+    });
+    if (bad) return std::move(*bad);
   }
+  return out;
+}
+
+}  // namespace
+
+std::variant<freebusy_request, api_error> parse_request(std::string_view body, const request_limits& lim) {
+  if (body.size() > lim.max_body_bytes)
+    return make_error(413, "global", "requestTooLarge", "The request body is too large.");
+
+  json::limits jl;
+  jl.max_bytes = lim.max_body_bytes;
+  std::variant<freebusy_request, api_error> out = parse_error();
+  // Read straight from the parser's buffers (no tree): everything kept is copied out.
+  auto parsed = json::read(body, jl, [&](const json::view& root) {
+    if (root.is_object()) out = read_request(root, lim);
+  });
+  if (!parsed) return parse_error();
   return out;
 }
 

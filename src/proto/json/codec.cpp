@@ -1,11 +1,13 @@
 // The only translation unit that includes <simdjson.h>.
 #include "proto/json/codec.hpp"
+#include "proto/json/view.hpp"
 
 #include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -53,6 +55,13 @@ constexpr std::size_t keep_parser_bytes = 1u << 20;
 // integers merge (9007199254740993 parses as 2^53), so an integral double is
 // accepted as an integer only below it: the I-JSON range of RFC 7493 2.2.
 constexpr double exact_double_limit = 9007199254740992.0;
+
+// An integral double below 2^53 in magnitude, as an integer (value::as_int, view::as_int).
+rt::result<std::int64_t> int_from_double(double d) {
+  if (std::trunc(d) != d) return err(errc::expected_integer);
+  if (std::fabs(d) >= exact_double_limit) return err(errc::out_of_range);
+  return static_cast<std::int64_t>(d);
+}
 
 errc map_simdjson(simdjson::error_code e) noexcept {
   switch (e) {
@@ -129,11 +138,7 @@ rt::result<bool> value::as_bool() const {
 rt::result<std::int64_t> value::as_int() const {
   if (const auto* i = std::get_if<std::int64_t>(&v_)) return *i;
   if (std::holds_alternative<std::uint64_t>(v_)) return err(errc::out_of_range);  // only stored above INT64_MAX
-  if (const double* d = std::get_if<double>(&v_)) {
-    if (std::trunc(*d) != *d) return err(errc::expected_integer);
-    if (std::fabs(*d) >= exact_double_limit) return err(errc::out_of_range);
-    return static_cast<std::int64_t>(*d);
-  }
+  if (const double* d = std::get_if<double>(&v_)) return int_from_double(*d);
   return err(errc::expected_number);
 }
 
@@ -311,18 +316,97 @@ rt::result<std::optional<std::string_view>> value::opt_string(std::string_view p
   return opt_as<std::string_view>(*this, p, [](const value& v) { return v.as_string(); });
 }
 
-// ---- building from simdjson's DOM -----------------------------------------
+// ---- validating and building from simdjson's DOM --------------------------
 
-struct builder {
+namespace {
+
+// What simdjson leaves to us, in document order (children before their
+// object's names, as a depth-first reader meets them): nesting deeper than
+// max_depth, non-finite numbers, and duplicate member names unless allowed.
+struct checker {
   const limits& lim;
   std::size_t max_depth;
 
-  std::error_code build(simdjson::dom::element e, value& out, std::size_t depth) {
+  std::error_code check(simdjson::dom::element e, std::size_t depth) const {
     using simdjson::dom::element_type;
     switch (e.type()) {
-      case element_type::NULL_VALUE: out.v_ = nullptr; return {};
-      case element_type::BOOL: out.v_ = e.get_bool().value_unsafe(); return {};
-      case element_type::INT64: out.v_ = e.get_int64().value_unsafe(); return {};
+      case element_type::DOUBLE:
+        return std::isfinite(e.get_double().value_unsafe()) ? std::error_code{} : err(errc::bad_number);
+      case element_type::ARRAY: {
+        if (depth >= max_depth) return err(errc::too_deep);
+        simdjson::dom::array a = e.get_array().value_unsafe();  // named: value_unsafe() returns a reference into a temporary
+        for (simdjson::dom::element child : a)
+          if (auto ec = check(child, depth + 1)) return ec;
+        return {};
+      }
+      case element_type::OBJECT: {
+        if (depth >= max_depth) return err(errc::too_deep);
+        simdjson::dom::object o = e.get_object().value_unsafe();
+        for (simdjson::dom::key_value_pair kv : o)
+          if (auto ec = check(kv.value, depth + 1)) return ec;
+        return lim.allow_duplicate_keys ? std::error_code{} : unique_names(o);
+      }
+      default: return {};
+    }
+  }
+
+  static std::error_code unique_names(simdjson::dom::object o) {
+    const std::size_t n = o.size();
+    if (n <= linear_members) {
+      std::string_view names[linear_members];
+      std::size_t i = 0;
+      for (simdjson::dom::key_value_pair kv : o) {
+        for (std::size_t j = 0; j < i; ++j)
+          if (names[j] == kv.key) return err(errc::duplicate_key);
+        names[i++] = kv.key;
+      }
+      return {};
+    }
+    std::vector<std::string_view> names;
+    names.reserve(n);
+    for (simdjson::dom::key_value_pair kv : o) names.push_back(kv.key);
+    std::sort(names.begin(), names.end());
+    return std::adjacent_find(names.begin(), names.end()) == names.end() ? std::error_code{} : err(errc::duplicate_key);
+  }
+};
+
+// Parses into the thread's parser and checks; the element lives until the next parse on this thread.
+rt::result<simdjson::dom::element> parse_checked(std::string_view body, const limits& lim,
+                                                 std::unique_ptr<simdjson::dom::parser>*& owner) {
+  if (body.size() > lim.max_bytes) return err(errc::too_large);
+  // One parser per thread, reused: parsing never suspends, so no two
+  // documents are ever open on it at once.
+  thread_local std::unique_ptr<simdjson::dom::parser> parser;
+  owner = &parser;
+  if (!parser) {
+    parser = std::make_unique<simdjson::dom::parser>();
+    if (parser->allocate(4096, parser_max_depth)) return err(errc::too_large);
+  }
+  simdjson::dom::element root;
+  // realloc_if_needed: simdjson copies the body into its own padded buffer.
+  if (auto e = parser->parse(body.data(), body.size(), true).get(root)) return err(map_simdjson(e));
+  checker c{lim, std::min(lim.max_depth, parser_max_depth)};
+  if (auto ec = c.check(root, 0)) return ec;
+  return root;
+}
+
+// Do not keep a big buffer per thread.
+void release_if_big(std::unique_ptr<simdjson::dom::parser>* owner, std::string_view body) {
+  if (owner && body.size() > keep_parser_bytes) owner->reset();
+}
+
+}  // namespace
+
+// Copies a checked element into the owned tree.
+struct builder {
+  bool allow_duplicate_keys;
+
+  void build(simdjson::dom::element e, value& out) const {
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+      case element_type::NULL_VALUE: out.v_ = nullptr; return;
+      case element_type::BOOL: out.v_ = e.get_bool().value_unsafe(); return;
+      case element_type::INT64: out.v_ = e.get_int64().value_unsafe(); return;
       case element_type::UINT64: {
         // simdjson reports UINT64 only above INT64_MAX; keep int64 the common case anyway.
         std::uint64_t u = e.get_uint64().value_unsafe();
@@ -331,92 +415,142 @@ struct builder {
         } else {
           out.v_ = u;
         }
-        return {};
+        return;
       }
-      case element_type::DOUBLE: {
-        double d = e.get_double().value_unsafe();
-        if (!std::isfinite(d)) return err(errc::bad_number);
-        out.v_ = d;
-        return {};
-      }
-      case element_type::STRING: out.v_ = std::string(e.get_string().value_unsafe()); return {};
+      case element_type::DOUBLE: out.v_ = e.get_double().value_unsafe(); return;
+      case element_type::STRING: out.v_ = std::string(e.get_string().value_unsafe()); return;
       case element_type::ARRAY: {
-        if (depth >= max_depth) return err(errc::too_deep);
         simdjson::dom::array a = e.get_array().value_unsafe();
         std::vector<value> items;
         items.reserve(a.size());
-        for (simdjson::dom::element child : a) {
-          items.emplace_back();
-          if (auto ec = build(child, items.back(), depth + 1)) return ec;
-        }
+        for (simdjson::dom::element child : a) build(child, items.emplace_back());
         out.v_ = std::move(items);
-        return {};
+        return;
       }
       case element_type::OBJECT: {
-        if (depth >= max_depth) return err(errc::too_deep);
         simdjson::dom::object o = e.get_object().value_unsafe();
         value::object_data data;
         data.members.reserve(o.size());
         for (simdjson::dom::key_value_pair kv : o) {
           data.members.push_back(json::member{std::string(kv.key), value()});
-          if (auto ec = build(kv.value, data.members.back().value, depth + 1)) return ec;
+          build(kv.value, data.members.back().value);
         }
-        if (auto ec = finish_object(data)) return ec;
+        index(data);
         out.v_ = std::move(data);
-        return {};
+        return;
       }
     }
-    return err(errc::syntax);
   }
 
-  std::error_code finish_object(value::object_data& data) const {
+  // Larger objects get a by-name index (a stable sort, so the last of equal names is the last occurrence).
+  static void index(value::object_data& data) {
     const auto& ms = data.members;
-    if (ms.size() <= linear_members) {
-      if (lim.allow_duplicate_keys) return {};
-      for (std::size_t i = 1; i < ms.size(); ++i) {
-        for (std::size_t j = 0; j < i; ++j) {
-          if (ms[i].key == ms[j].key) return err(errc::duplicate_key);
-        }
-      }
-      return {};
-    }
-    if (ms.size() > std::numeric_limits<std::uint32_t>::max()) return err(errc::too_large);
+    if (ms.size() <= linear_members) return;
     data.index.resize(ms.size());
     for (std::uint32_t i = 0; i < data.index.size(); ++i) data.index[i] = i;
     std::stable_sort(data.index.begin(), data.index.end(),
                      [&](std::uint32_t a, std::uint32_t b) { return ms[a].key < ms[b].key; });
-    if (!lim.allow_duplicate_keys) {
-      for (std::size_t i = 1; i < data.index.size(); ++i) {
-        if (ms[data.index[i]].key == ms[data.index[i - 1]].key) return err(errc::duplicate_key);
-      }
-    }
-    return {};
   }
 };
 
 rt::result<document> document::parse(std::string_view body, const limits& lim) {
-  if (body.size() > lim.max_bytes) return err(errc::too_large);
-  // One parser per thread, reused: parsing never suspends, so no two
-  // documents are ever open on it at once.
-  thread_local std::unique_ptr<simdjson::dom::parser> parser;
-  if (!parser) {
-    parser = std::make_unique<simdjson::dom::parser>();
-    if (parser->allocate(4096, parser_max_depth)) return err(errc::too_large);
-  }
-  simdjson::dom::element root;
-  // realloc_if_needed: simdjson copies the body into its own padded buffer.
-  auto parse_error = parser->parse(body.data(), body.size(), true).get(root);
+  std::unique_ptr<simdjson::dom::parser>* owner = nullptr;
+  auto root = parse_checked(body, lim, owner);
   document doc;
-  std::error_code ec;
-  if (parse_error) {
-    ec = err(map_simdjson(parse_error));
-  } else {
-    builder b{lim, std::min(lim.max_depth, parser_max_depth)};
-    ec = b.build(root, doc.root_, 0);
-  }
-  if (body.size() > keep_parser_bytes) parser.reset();  // do not keep a big buffer per thread
-  if (ec) return ec;
+  if (root) builder{lim.allow_duplicate_keys}.build(*root, doc.root_);
+  release_if_big(owner, body);
+  if (!root) return root.error();
   return doc;
+}
+
+// ---- view -------------------------------------------------------------------
+
+struct view_access {
+  static_assert(sizeof(simdjson::dom::element) <= sizeof(view::element_));
+  static_assert(std::is_trivially_copyable_v<simdjson::dom::element>);
+  static_assert(std::is_trivially_destructible_v<simdjson::dom::element>);
+  static simdjson::dom::element get(const view& v) noexcept {
+    simdjson::dom::element e;
+    std::memcpy(static_cast<void*>(&e), v.element_, sizeof e);
+    return e;
+  }
+  static view make(simdjson::dom::element e) noexcept {
+    view v;
+    std::memcpy(v.element_, static_cast<const void*>(&e), sizeof e);
+    return v;
+  }
+};
+
+json::type view::type() const noexcept {
+  using simdjson::dom::element_type;
+  switch (view_access::get(*this).type()) {
+    case element_type::NULL_VALUE: return json::type::null;
+    case element_type::BOOL: return json::type::boolean;
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE: return json::type::number;
+    case element_type::STRING: return json::type::string;
+    case element_type::ARRAY: return json::type::array;
+    case element_type::OBJECT: return json::type::object;
+  }
+  return json::type::null;
+}
+
+rt::result<std::int64_t> view::as_int() const {
+  using simdjson::dom::element_type;
+  simdjson::dom::element e = view_access::get(*this);
+  switch (e.type()) {
+    case element_type::INT64: return e.get_int64().value_unsafe();
+    case element_type::UINT64: {
+      std::uint64_t u = e.get_uint64().value_unsafe();
+      if (u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return static_cast<std::int64_t>(u);
+      return err(errc::out_of_range);
+    }
+    case element_type::DOUBLE: return int_from_double(e.get_double().value_unsafe());
+    default: return err(errc::expected_number);
+  }
+}
+
+rt::result<std::string_view> view::as_string() const {
+  simdjson::dom::element e = view_access::get(*this);
+  if (e.type() != simdjson::dom::element_type::STRING) return err(errc::expected_string);
+  return e.get_string().value_unsafe();
+}
+
+std::optional<view> view::member(std::string_view key) const noexcept {
+  simdjson::dom::element e = view_access::get(*this);
+  if (e.type() != simdjson::dom::element_type::OBJECT) return std::nullopt;
+  std::optional<view> found;  // the last occurrence, as value::member
+  simdjson::dom::object o = e.get_object().value_unsafe();
+  for (simdjson::dom::key_value_pair kv : o)
+    if (kv.key == key) found = view_access::make(kv.value);
+  return found;
+}
+
+std::size_t view::size() const noexcept {
+  simdjson::dom::element e = view_access::get(*this);
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: return e.get_array().value_unsafe().size();
+    case simdjson::dom::element_type::OBJECT: return e.get_object().value_unsafe().size();
+    default: return 0;
+  }
+}
+
+void view::each_item_raw(void* ctx, item_fn fn) const {
+  simdjson::dom::element e = view_access::get(*this);
+  if (e.type() != simdjson::dom::element_type::ARRAY) return;
+  simdjson::dom::array a = e.get_array().value_unsafe();
+  for (simdjson::dom::element child : a)
+    if (!fn(ctx, view_access::make(child))) return;
+}
+
+rt::result<void> read_raw(std::string_view body, const limits& lim, void* ctx, read_fn fn) {
+  std::unique_ptr<simdjson::dom::parser>* owner = nullptr;
+  auto root = parse_checked(body, lim, owner);
+  if (root) fn(ctx, view_access::make(*root));
+  release_if_big(owner, body);
+  if (!root) return root.error();
+  return {};
 }
 
 }  // namespace calgate::json

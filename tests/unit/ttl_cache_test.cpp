@@ -1,0 +1,115 @@
+// rt::ttl_cache: expiry, the cost bound, and which entries eviction picks
+// (second chance: entries read since they last reached the old end stay).
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <random>
+#include <string>
+
+#include "rt/ttl_cache.hpp"
+
+using calgate::rt::ttl_cache;
+
+namespace {
+
+std::string key(int i) { return "user" + std::to_string(i) + "@corp.example|1999|2000"; }
+
+}  // namespace
+
+TEST_CASE("ttl cache: entries live until their expiry, then are dropped when met", "[cache]") {
+  ttl_cache<int> c(100);
+  c.put(key(1), 11, 1000, 1);
+  c.put(key(2), 22, 2000, 1);
+  REQUIRE(c.get(key(1), 999) != nullptr);
+  CHECK(*c.get(key(1), 999) == 11);
+  CHECK(c.get(key(1), 1000) == nullptr);  // expiry is exclusive
+  CHECK(c.size() == 1);                   // and the expired entry is gone
+  CHECK(c.cost() == 1);
+  CHECK(c.get(key(3), 0) == nullptr);
+  CHECK(*c.get(key(2), 1999) == 22);
+}
+
+TEST_CASE("ttl cache: replacing a key updates value, expiry and cost", "[cache]") {
+  ttl_cache<std::string> c(100);
+  c.put(key(1), "a", 1000, 10);
+  c.put(key(1), "b", 5000, 30);
+  CHECK(c.size() == 1);
+  CHECK(c.cost() == 30);
+  REQUIRE(c.get(key(1), 4000) != nullptr);
+  CHECK(*c.get(key(1), 4000) == "b");
+}
+
+TEST_CASE("ttl cache: the cost bound holds; an entry dearer than the bound is not stored", "[cache]") {
+  ttl_cache<int> c(50);
+  c.put(key(0), 0, 1000, 51);
+  CHECK(c.size() == 0);
+  CHECK(c.cost() == 0);
+  for (int i = 1; i <= 40; ++i) {
+    c.put(key(i), i, 1000, static_cast<std::uint64_t>(1 + i % 7));
+    CHECK(c.cost() <= 50);
+  }
+  // The newest entry is always kept.
+  REQUIRE(c.get(key(40), 0) != nullptr);
+  CHECK(*c.get(key(40), 0) == 40);
+  c.put(key(41), 41, 1000, 50);  // as dear as the whole bound: everything else goes
+  CHECK(c.size() == 1);
+  CHECK(c.cost() == 50);
+}
+
+TEST_CASE("ttl cache: eviction spares entries read recently, and the one just stored", "[cache]") {
+  ttl_cache<int> c(3);
+  c.put(key(1), 1, 1000, 1);
+  c.put(key(2), 2, 1000, 1);
+  c.put(key(3), 3, 1000, 1);
+  CHECK(c.get(key(1), 0) != nullptr);  // 1 is the oldest, but was read
+  c.put(key(4), 4, 1000, 1);
+  CHECK(c.get(key(2), 0) == nullptr);  // the oldest not read since: gone
+  CHECK(c.get(key(1), 0) != nullptr);
+  CHECK(c.get(key(3), 0) != nullptr);
+  CHECK(c.get(key(4), 0) != nullptr);
+
+  // Every entry read: the new one still stays, and the others make room in age order.
+  c.put(key(5), 5, 1000, 1);
+  CHECK(c.size() == 3);
+  CHECK(c.get(key(5), 0) != nullptr);
+}
+
+TEST_CASE("ttl cache: a hot set survives a stream of one-off keys", "[cache]") {
+  // The use the free/busy cache sees: a few mailboxes asked again and again
+  // among many asked once. Entries read between insertions are never evicted.
+  ttl_cache<int> c(100);
+  for (int i = 0; i < 10; ++i) c.put(key(i), i, 1'000'000, 1);
+  std::mt19937 rng(7);
+  for (int n = 0; n < 5000; ++n) {
+    for (int i = 0; i < 10; ++i) REQUIRE(c.get(key(i), 0) != nullptr);
+    c.put(key(1000 + n), n, 1'000'000, 1);
+    CHECK(c.cost() <= 100);
+    CHECK(c.size() == c.cost());
+  }
+}
+
+TEST_CASE("ttl cache: random operations keep size, cost and values consistent", "[cache]") {
+  // Checked against a plain map of what must still be there: every value the
+  // cache returns is the last one stored for its key and not expired.
+  ttl_cache<int> c(200);
+  std::map<std::string, std::pair<int, std::uint64_t>> last;  // key -> (value, expires)
+  std::mt19937 rng(20310512);
+  std::uint64_t now = 0;
+  for (int n = 0; n < 20000; ++n) {
+    now += rng() % 3;
+    std::string k = key(static_cast<int>(rng() % 300));
+    if (rng() % 2) {
+      int v = static_cast<int>(rng() % 1000);
+      std::uint64_t exp = now + 1 + rng() % 500;
+      c.put(k, v, exp, 1 + rng() % 5);
+      last[k] = {v, exp};
+      REQUIRE(c.get(k, now) != nullptr);  // what was just stored is there
+    } else if (const int* v = c.get(k, now)) {
+      REQUIRE(last.count(k) == 1);
+      CHECK(*v == last[k].first);
+      CHECK(last[k].second > now);
+    }
+    REQUIRE(c.cost() <= 200);
+    REQUIRE(c.size() <= c.cost());
+  }
+}
