@@ -72,7 +72,8 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     if (!lookups) co_return google_error(google::backend_error(), r);
 
     // The first max_calendars distinct ids are looked up; the rest are refused one by one.
-    std::vector<std::string> asked;
+    std::vector<std::string_view> asked;  // borrowed from q, which outlives the lookup
+    asked.reserve(std::min<std::size_t>(q.items.size(), api.max_calendars));
     std::vector<std::ptrdiff_t> index_of(q.items.size(), -1);
     for (std::size_t i = 0; i < q.items.size(); ++i) {
       auto same = std::find(asked.begin(), asked.end(), q.items[i]);
@@ -84,41 +85,37 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
       index_of[i] = static_cast<std::ptrdiff_t>(asked.size());
       asked.push_back(q.items[i]);
     }
-    const std::size_t n_asked = asked.size();
-    auto results = co_await lookups->lookup(std::move(asked), q.time_min, q.time_max);
+    auto results = co_await lookups->lookup(asked, q.time_min, q.time_max);
 
-    std::size_t failed = 0;
-    std::vector<google::calendar_answer> answers;
-    answers.reserve(q.items.size());
+    // Nothing could be answered because Exchange or the directory is down: a whole-request error.
+    const auto failed = std::count_if(results.begin(), results.end(), [](const auto& u) { return transient(u.error); });
+    if (!results.empty() && static_cast<std::size_t>(failed) == results.size()) {
+      log::warn("freeBusy: no calendar could be read",
+                {{"request_id", r.request_id}, {"calendars", results.size()}, {"error", results.front().detail}});
+      co_return google_error(google::backend_error(), r);
+    }
+    std::size_t intervals = 0;
+    for (const auto& u : results) intervals += u.busy.size();
+    google::response_writer out(q, q.items.size(), intervals);
     for (std::size_t i = 0; i < q.items.size(); ++i) {
-      google::calendar_answer a;
-      a.id = q.items[i];
+      const std::string& id = q.items[i];
       if (index_of[i] < 0) {
-        a.error_reason = "tooManyCalendarsRequested";
-        a.error_domain = "calendar";
-        answers.push_back(std::move(a));
+        out.error(id, "calendar", "tooManyCalendarsRequested");
         continue;
       }
       const svc::user_result& u = results[static_cast<std::size_t>(index_of[i])];
-      if (!u.error) {
-        // Statuses are dropped (Google knows only "busy"); format_response joins what now touches.
-        a.busy.reserve(u.busy.size());
-        for (const auto& b : u.busy) a.busy.emplace_back(b.start, b.end);
-      } else if (transient(u.error)) {
-        a.error_reason = "internalError";
-        ++failed;
-      } else {
-        a.error_reason = "notFound";  // unknown, not an address, or not shared: Google says notFound for all
+      if (transient(u.error)) {
+        out.error(id, "global", "internalError");
+      } else if (u.error) {
+        out.error(id, "global", "notFound");  // unknown, not an address, or not shared: Google says notFound for all
+      } else if (out.begin_busy(id)) {
+        // Sorted and inside the window; statuses are dropped (Google knows only "busy") and
+        // the writer joins intervals that now touch.
+        for (const auto& b : u.busy) out.busy(b.start, b.end);
+        out.end_busy();
       }
-      answers.push_back(std::move(a));
     }
-    // Nothing could be answered because Exchange or the directory is down: a whole-request error.
-    if (n_asked > 0 && failed == n_asked) {
-      log::warn("freeBusy: no calendar could be read",
-                {{"request_id", r.request_id}, {"calendars", n_asked}, {"error", results.front().detail}});
-      co_return google_error(google::backend_error(), r);
-    }
-    co_return google_json(200, google::format_response(q, answers));
+    co_return google_json(200, out.finish());
   });
 }
 

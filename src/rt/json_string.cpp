@@ -1,8 +1,22 @@
 #include "rt/json_string.hpp"
 
+#include <array>
+
 #include "rt/text.hpp"
 
 namespace calgate::rt {
+
+namespace {
+
+// Bytes that end a run of characters written as they are: controls, '"', '\\',
+// DEL and everything from 0x80 (UTF-8, checked sequence by sequence).
+constexpr auto special = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+  return t;
+}();
+
+}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -10,11 +24,7 @@ void append_json_string(std::string& out, std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     // Runs of characters that need nothing go out in one append.
     std::size_t run = i;
-    while (run < s.size()) {
-      auto r = static_cast<unsigned char>(s[run]);
-      if (r < 0x20 || r >= 0x7f || r == '"' || r == '\\') break;
-      ++run;
-    }
+    while (run < s.size() && !special[static_cast<unsigned char>(s[run])]) ++run;
     if (run > i) {
       out.append(s.data() + i, run - i);
       i = run;

@@ -185,6 +185,48 @@ rt::task<rt::result<mailbox_ptr>> directory::resolve(std::string address) {
   co_return std::move(all.front());
 }
 
+directory::early directory::answer_now(std::string_view address, std::string& scratch,
+                                      rt::result<mailbox_ptr>& answer) {
+  to_internal_into(scratch, address);
+  if (!plausible_address(scratch)) {
+    answer = make_error_code(rt::errc::bad_input);
+    return early::invalid;
+  }
+  if (auto hit = cached(scratch)) {
+    const bool known = *hit != nullptr;
+    answer = std::move(*hit);
+    return known ? early::hit : early::negative_hit;
+  }
+  return early::none;
+}
+
+void directory::count(early e) {
+  switch (e) {
+    case early::hit: resolutions_.cache_hit.inc(); break;
+    case early::negative_hit: resolutions_.negative_hit.inc(); break;
+    case early::invalid: resolutions_.invalid.inc(); break;
+    case early::none: break;
+  }
+}
+
+bool directory::resolve_cached(std::span<const std::string_view> addresses,
+                               std::vector<rt::result<mailbox_ptr>>& out) {
+  out.clear();
+  out.reserve(addresses.size());
+  std::string scratch;
+  rt::result<mailbox_ptr> now = mailbox_ptr{};
+  for (std::string_view a : addresses) {
+    if (answer_now(a, scratch, now) == early::none) {
+      out.clear();
+      return false;
+    }
+    out.push_back(std::move(now));
+  }
+  // Counted only now, so a miss (the caller then asks resolve_many) counts nothing twice.
+  for (auto& r : out) count(!r ? early::invalid : *r ? early::hit : early::negative_hit);
+  return true;
+}
+
 rt::task<std::vector<rt::result<mailbox_ptr>>> directory::resolve_many(std::vector<std::string> addresses) {
   std::vector<rt::result<mailbox_ptr>> out;
   out.reserve(addresses.size());
@@ -193,16 +235,11 @@ rt::task<std::vector<rt::result<mailbox_ptr>>> directory::resolve_many(std::vect
   std::vector<std::ptrdiff_t> slot_of(addresses.size(), -1);  // input -> waiter slot (for misses)
   std::unordered_map<std::string, std::size_t> slot_by_key;
   std::string scratch;  // the normalised address; copied only for a miss
+  rt::result<mailbox_ptr> now = mailbox_ptr{};
   for (std::size_t i = 0; i < addresses.size(); ++i) {
-    to_internal_into(scratch, addresses[i]);
-    if (!plausible_address(scratch)) {
-      resolutions_.invalid.inc();
-      out.emplace_back(make_error_code(rt::errc::bad_input));
-      continue;
-    }
-    if (auto hit = cached(scratch)) {
-      (*hit ? resolutions_.cache_hit : resolutions_.negative_hit).inc();
-      out.emplace_back(std::move(*hit));
+    if (early e = answer_now(addresses[i], scratch, now); e != early::none) {
+      count(e);
+      out.push_back(std::move(now));
       continue;
     }
     std::string key = scratch;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -93,6 +94,10 @@ class directory {
   [[nodiscard]] rt::task<rt::result<mailbox_ptr>> resolve(std::string address);
   // One answer per input, in order; one LDAP search per batch_size misses.
   [[nodiscard]] rt::task<std::vector<rt::result<mailbox_ptr>>> resolve_many(std::vector<std::string> addresses);
+  // The same answers, at once, when none needs LDAP (every address cached, known
+  // not to exist, or not an address): true and `out` filled. Otherwise false,
+  // `out` left empty and nothing counted: call resolve_many. (The free/busy hot path.)
+  bool resolve_cached(std::span<const std::string_view> addresses, std::vector<rt::result<mailbox_ptr>>& out);
 
   struct search_results {
     std::vector<mailbox_ptr> entries;
@@ -125,6 +130,10 @@ class directory {
 
   std::optional<mailbox_ptr> cached(std::string_view key);
   void to_internal_into(std::string& out, std::string_view address) const;
+  enum class early { none, hit, negative_hit, invalid };
+  // What can be said of one address without LDAP (its normalised form left in scratch).
+  early answer_now(std::string_view address, std::string& scratch, rt::result<mailbox_ptr>& answer);
+  void count(early e);
   void remember(const std::string& key, mailbox_ptr value);
   void schedule_flush();
   void flush();

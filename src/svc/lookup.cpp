@@ -157,7 +157,7 @@ void lookup_service::remember(const std::string& key, fetched_ptr value) {
   if (opts_.cache_ttl.count() <= 0) return;
   // Transport failures and timeouts are not remembered: the next lookup tries again.
   if (value->error && value->error != lookup_errc::not_found && value->error != lookup_errc::no_access) return;
-  // What the entry holds, roughly: map node, LRU node, key twice, the answer and its merge memo.
+  // What the entry holds, roughly: map node, queue node, the key, the answer and its merge memo.
   std::uint64_t bytes = 160 + 2 * key.size() + sizeof(fetched) + value->detail.size() +
                         value->events.size() * (sizeof(proto::ews::calendar_event) + 2 * sizeof(busy_interval));
   for (const auto& e : value->events) {
@@ -257,23 +257,33 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
   }
 }
 
-rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::string> addresses, sys_seconds start,
+rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::string_view> addresses, sys_seconds start,
                                                           sys_seconds end, bool with_events) {
   std::vector<user_result> out(addresses.size());
   if (end <= start || end - start > opts_.max_window) {
-    for (std::size_t i = 0; i < addresses.size(); ++i) {
-      out[i].requested = std::move(addresses[i]);
-      out[i].error = make_error_code(rt::errc::bad_input);
-    }
+    for (auto& r : out) r.error = make_error_code(rt::errc::bad_input);
     co_return out;
   }
-  // Everything below shares one deadline (the parent's stop still applies).
-  rt::stop_token parent = co_await rt::this_token();
-  rt::linked_stop_source src(parent);
-  rt::deadline dl(opts_.deadline, src);
+  // Everything below shares one deadline (the parent's stop still applies), set
+  // up only when something must be waited for: a lookup answered from the caches
+  // costs no timer.
+  const rt::stop_token parent = co_await rt::this_token();
+  std::optional<rt::linked_stop_source> src;
+  std::optional<rt::deadline> dl;  // after src: ends before it
+  auto deadline_token = [&] {
+    if (!src) {
+      src.emplace(parent);
+      dl.emplace(opts_.deadline, *src);
+    }
+    return src->token();
+  };
 
-  auto resolved = co_await rt::with_stop_token(src.token(), dir_.resolve_many(addresses));
-  for (std::size_t i = 0; i < addresses.size(); ++i) out[i].requested = std::move(addresses[i]);
+  std::vector<rt::result<mailbox_ptr>> resolved;
+  if (!dir_.resolve_cached(addresses, resolved)) {
+    std::vector<std::string> copies(addresses.begin(), addresses.end());
+    const rt::stop_token token = deadline_token();
+    resolved = co_await rt::with_stop_token(token, dir_.resolve_many(std::move(copies)));
+  }
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
   const std::string key_suffix = window_suffix(fs, fe);
 
@@ -341,10 +351,11 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     w.pending.add();
   }
   if (w.pending.remaining() > 0) {
+    const rt::stop_token token = deadline_token();
     // The countdown reads the stop token of the coroutine awaiting it: a child task carries the deadline's.
     auto wait = [](waiter& ww) -> rt::task<void> { co_await ww.pending; };
     rt::task<void> waiting = wait(w);
-    co_await rt::with_stop_token(src.token(), std::move(waiting));
+    co_await rt::with_stop_token(token, std::move(waiting));
   }
 
   for (std::size_t i = 0; i < out.size(); ++i) {

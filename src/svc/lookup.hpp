@@ -69,7 +69,6 @@ struct event_view {
 };
 
 struct user_result {
-  std::string requested;  // the address as asked
   mailbox_ptr mailbox;    // the resolved mailbox (null when not resolved)
   std::error_code error;  // lookup_errc; empty on success
   std::string detail;     // why, for logs (never shown to callers verbatim)
@@ -91,9 +90,16 @@ class lookup_service {
   // validate the window: an empty one, or one longer than max_window, gives
   // every user rt::errc::bad_input.
   // with_events: also fill user_result::events (protocols that show single events).
-  [[nodiscard]] rt::task<std::vector<user_result>> lookup(std::vector<std::string> addresses,
+  // The addresses are borrowed: the strings must live until the task is done
+  // (as they do when the caller co_awaits the call directly).
+  [[nodiscard]] rt::task<std::vector<user_result>> lookup(std::vector<std::string_view> addresses,
                                                           std::chrono::sys_seconds start,
                                                           std::chrono::sys_seconds end, bool with_events = false);
+  [[nodiscard]] rt::task<std::vector<user_result>> lookup(const std::vector<std::string>& addresses,
+                                                          std::chrono::sys_seconds start,
+                                                          std::chrono::sys_seconds end, bool with_events = false) {
+    return lookup(std::vector<std::string_view>(addresses.begin(), addresses.end()), start, end, with_events);
+  }
 
   // Must be awaited before destruction: ends fetches in flight.
   [[nodiscard]] rt::task<void> stop();

@@ -268,3 +268,57 @@ TEST_CASE("response parser: framing variants", "[http][parser][client]") {
     REQUIRE(p.body_too_large());
   }
 }
+
+namespace {
+
+// Feeds `in` in pieces of the given sizes (cycled), as a socket might deliver it.
+parsed parse_in_pieces(std::string_view in, std::initializer_list<std::size_t> sizes, parser_limits l) {
+  request_parser p(l);
+  std::size_t at = 0;
+  parsed last{parse_status::need_more, 0, 0, {}};
+  for (auto it = sizes.begin(); at < in.size(); it = std::next(it) == sizes.end() ? sizes.begin() : std::next(it)) {
+    std::size_t consumed = 0;
+    std::size_t n = std::min(*it, in.size() - at);
+    parse_status st = p.feed(in.substr(at, n), consumed);
+    last = {st, 0, p.error_status(), std::string(p.error_message())};
+    if (st != parse_status::need_more) break;
+    at += n;
+  }
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("parser: the header guard gives the same verdict however the bytes arrive", "[http][parser][limits]") {
+  const std::string head = "POST /calendar/v3/freeBusy HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n";
+  const std::size_t at_limit = head.size() + 2;  // the header section with its empty line
+  struct case_t {
+    std::string in;
+    int at_limit, under, roomy;  // expected error with the limit at_limit, one byte less, 40 bytes more
+  };
+  const std::vector<case_t> cases = {
+      {head + "\r\n{}", 0, 431, 0},
+      {head + "X-A: 1\r\n\r\n{}", 431, 431, 0},            // one more field than the limit allows
+      {head + " folded\r\n\r\n{}", 400, 400, 400},         // obs-fold, seen before the limit
+      {head + "X-A: 1\nX-B: 2\r\n\r\n{}", 431, 431, 400},  // bare LF
+      {head + "X-A: 1\rX\r\n\r\n{}", 431, 431, 400},       // CR not followed by LF
+      {"POST / HTTP/1.1\r\nHost: h\r\nX-Long: " + std::string(80, 'v') + "\r\n\r\n", 431, 431, 431},
+  };
+  for (std::size_t limit : {at_limit, at_limit - 1, at_limit + 40}) {
+    parser_limits l;
+    l.max_header_bytes = limit;
+    for (const auto& c : cases) {
+      const std::string& in = c.in;
+      INFO("limit " << limit << ": " << in);
+      auto whole = parse_one(in, l);
+      if (limit == at_limit) CHECK(whole.error == c.at_limit);
+      if (limit == at_limit + 40) CHECK(whole.error == c.roomy);
+      if (limit == at_limit - 1) CHECK(whole.error == c.under);
+      for (auto sizes : {std::initializer_list<std::size_t>{1}, {2, 3}, {7}, {17, 1, 5}}) {
+        auto piecewise = parse_in_pieces(in, sizes, l);
+        CHECK(piecewise.error == whole.error);
+        CHECK(piecewise.st == whole.st);
+      }
+    }
+  }
+}

@@ -1,5 +1,7 @@
 #include "net/http/parser.hpp"
 
+#include <cstring>
+
 #include <llhttp.h>
 
 #include <string>
@@ -114,12 +116,17 @@ class parser_core {
   // Scans the header block (up to and including the empty line). Returns false
   // and records the error on a violation.
   bool guard(std::string_view data) {
-    for (char c : data) {
-      if (++scan_.bytes > limits_.max_header_bytes) {
+    const char* p = data.data();
+    const char* const end = p + data.size();
+    while (p < end) {
+      if (scan_.bytes >= limits_.max_header_bytes) {  // one more byte would exceed it
         fail(431, "header section exceeds " + std::to_string(limits_.max_header_bytes) + " bytes");
         return false;
       }
+      const char c = *p;
       if (scan_.prev_cr) {
+        ++p;
+        ++scan_.bytes;
         if (c != '\n') {
           fail(400, "CR not followed by LF in the header section");
           return false;
@@ -134,6 +141,8 @@ class parser_core {
         continue;
       }
       if (c == '\r') {
+        ++p;
+        ++scan_.bytes;
         scan_.prev_cr = true;
         continue;
       }
@@ -145,6 +154,15 @@ class parser_core {
         fail(400, "obsolete line folding in the header section");
         return false;
       }
+      // The rest of the line up to CR or LF (within the byte budget) needs no look:
+      // found with memchr, not byte by byte.
+      const std::size_t budget = limits_.max_header_bytes - scan_.bytes;
+      const char* stop = p + std::min<std::size_t>(static_cast<std::size_t>(end - p), budget);
+      const void* cr = std::memchr(p, '\r', static_cast<std::size_t>(stop - p));
+      if (cr) stop = static_cast<const char*>(cr);
+      if (const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(stop - p))) stop = static_cast<const char*>(lf);
+      scan_.bytes += static_cast<std::size_t>(stop - p);
+      p = stop;
       scan_.line_start = scan_.line_empty = false;
     }
     return true;

@@ -1,11 +1,11 @@
 #include "proto/google/freebusy.hpp"
 
 #include <algorithm>
-#include <unordered_set>
 
 #include "proto/json/view.hpp"
 #include "proto/json/writer.hpp"
 #include "rt/datetime.hpp"
+#include "rt/json_string.hpp"
 
 namespace calgate::proto::google {
 
@@ -79,74 +79,6 @@ std::string format_utc_millis(std::chrono::sys_seconds t) {
   return s;
 }
 
-// Which ids were written: a scan over the usual few dozen, a hash set beyond.
-class seen_ids {
- public:
-  bool insert(std::string_view id) {
-    if (many_.empty()) {
-      if (std::find(few_.begin(), few_.end(), id) != few_.end()) return false;
-      few_.push_back(id);
-      if (few_.size() > 64) many_.insert(few_.begin(), few_.end());
-      return true;
-    }
-    return many_.insert(id).second;
-  }
-
- private:
-  std::vector<std::string_view> few_;
-  std::unordered_set<std::string_view> many_;
-};
-
-// {"start":"2030-01-07T10:00:00+01:00","end":"..."} in buf (reused), for json::writer::raw_value.
-std::string_view interval_object(std::string& buf, std::chrono::sys_seconds start, std::chrono::sys_seconds end,
-                                 const std::optional<rt::time_zone>& zone) {
-  auto offset = [&](std::chrono::sys_seconds t) { return zone ? zone->offset_at(t) : std::chrono::minutes(0); };
-  buf.assign(R"({"start":")");
-  rt::append_with_offset(buf, start, offset(start));
-  buf += R"(","end":")";
-  rt::append_with_offset(buf, end, offset(end));
-  buf += R"("})";
-  return buf;
-}
-
-// Sorted, non-overlapping, inside the window (§1.6): Exchange may return
-// overlapping items and items that stick out of the asked window, and clients
-// (and our own Sync-side consumers) assume Google's clean shape.
-const std::vector<interval>& normalise(const std::vector<interval>& busy, std::chrono::sys_seconds lo,
-                                      std::chrono::sys_seconds hi, std::vector<interval>& scratch) {
-  // Usually already clean (calgate's own lookups): then no copy at all.
-  bool clean = true;
-  for (std::size_t i = 0; i < busy.size() && clean; ++i) {
-    const interval& b = busy[i];
-    clean = b.first >= lo && b.second <= hi && b.first < b.second && (i == 0 || busy[i - 1].second < b.first);
-  }
-  if (clean) return busy;
-  std::vector<interval> sorted = busy;
-  for (auto& b : sorted) {
-    b.first = std::max(b.first, lo);
-    b.second = std::min(b.second, hi);
-  }
-  std::erase_if(sorted, [](const interval& b) { return b.second <= b.first; });
-  std::sort(sorted.begin(), sorted.end());
-  scratch.clear();
-  for (const auto& b : sorted) {
-    if (!scratch.empty() && b.first <= scratch.back().second)
-      scratch.back().second = std::max(scratch.back().second, b.second);
-    else
-      scratch.push_back(b);
-  }
-  return scratch;
-}
-
-void write_calendar_error(json::writer& w, std::string_view domain, std::string_view reason) {
-  w.begin_object();
-  w.key("errors").begin_array().begin_object();
-  w.member("domain", domain).member("reason", reason);
-  w.end_object().end_array();
-  w.key("busy").begin_array().end_array();
-  w.end_object();
-}
-
 std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim) {
   freebusy_request out;
 
@@ -215,42 +147,112 @@ std::variant<freebusy_request, api_error> parse_request(std::string_view body, c
   return out;
 }
 
-std::string format_response(const freebusy_request& r, const std::vector<calendar_answer>& answers) {
-  json::writer w;
-  std::size_t expected = 160;
-  for (const auto& a : answers) expected += a.id.size() + 48 + a.busy.size() * 70;
-  w.reserve(expected);
-  std::string scratch;
-  std::vector<interval> merged;
-  w.begin_object();
-  w.member("kind", "calendar#freeBusy");
-  w.member("timeMin", format_utc_millis(r.time_min));
-  w.member("timeMax", format_utc_millis(r.time_max));
-  w.key("calendars").begin_object();
+response_writer::response_writer(const freebusy_request& r, std::size_t expected_calendars,
+                                 std::size_t expected_intervals)
+    : r_(r) {
+  std::size_t ids = 0;
+  for (const std::string& id : r.items) ids += id.size();
+  out_.reserve(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals);
+  written_.reserve(std::max(expected_calendars, r.items.size()));
+  out_ += R"({"kind":"calendar#freeBusy","timeMin":")";
+  out_ += format_utc_millis(r.time_min);
+  out_ += R"(","timeMax":")";
+  out_ += format_utc_millis(r.time_max);
+  out_ += R"(","calendars":{)";
+}
+
+bool response_writer::first_time(std::string_view id) {
   // A JSON object names each member once; the first answer wins.
-  seen_ids written;
+  if (written_set_.empty()) {
+    if (std::find(written_.begin(), written_.end(), id) != written_.end()) return false;
+    written_.push_back(id);
+    if (written_.size() > 64) written_set_.insert(written_.begin(), written_.end());
+    return true;
+  }
+  return written_set_.insert(id).second;
+}
+
+void response_writer::open_calendar(std::string_view id) {
+  if (!first_calendar_) out_ += ',';
+  first_calendar_ = false;
+  rt::append_json_string(out_, id);
+  out_ += ":{";
+}
+
+bool response_writer::begin_busy(std::string_view id) {
+  if (!first_time(id)) return false;
+  open_calendar(id);
+  out_ += R"("busy":[)";
+  first_interval_ = true;
+  return true;
+}
+
+void response_writer::busy(std::chrono::sys_seconds start, std::chrono::sys_seconds end) {
+  start = std::max(start, r_.time_min);
+  end = std::min(end, r_.time_max);
+  if (end <= start) return;
+  if (pending_ && start <= pending_->second) {
+    pending_->second = std::max(pending_->second, end);
+    return;
+  }
+  flush_pending();
+  pending_.emplace(start, end);
+}
+
+void response_writer::flush_pending() {
+  if (!pending_) return;
+  auto offset = [&](std::chrono::sys_seconds t) { return r_.zone ? r_.zone->offset_at(t) : std::chrono::minutes(0); };
+  out_ += first_interval_ ? R"({"start":")" : R"(,{"start":")";
+  first_interval_ = false;
+  rt::append_with_offset(out_, pending_->first, offset(pending_->first));
+  out_ += R"(","end":")";
+  rt::append_with_offset(out_, pending_->second, offset(pending_->second));
+  out_ += R"("})";
+  pending_.reset();
+}
+
+void response_writer::end_busy() {
+  flush_pending();
+  out_ += "]}";
+}
+
+void response_writer::error(std::string_view id, std::string_view domain, std::string_view reason) {
+  if (!first_time(id)) return;
+  open_calendar(id);
+  out_ += R"("errors":[{"domain":)";
+  rt::append_json_string(out_, domain);
+  out_ += R"(,"reason":)";
+  rt::append_json_string(out_, reason);
+  out_ += R"(}],"busy":[]})";
+}
+
+std::string response_writer::finish() {
+  for (const std::string& id : r_.items) error(id, "global", "internalError");
+  out_ += "}}";
+  return std::move(out_);
+}
+
+std::string format_response(const freebusy_request& r, const std::vector<calendar_answer>& answers) {
+  std::size_t intervals = 0;
+  for (const auto& a : answers) intervals += a.busy.size();
+  response_writer out(r, answers.size(), intervals);
+  std::vector<interval> sorted;
   for (const calendar_answer& a : answers) {
-    if (!written.insert(a.id)) continue;
-    w.key(a.id);
     if (!a.error_reason.empty()) {
-      write_calendar_error(w, a.error_domain, a.error_reason);
+      out.error(a.id, a.error_domain, a.error_reason);
       continue;
     }
-    w.begin_object().key("busy").begin_array();
-    for (const auto& [start, end] : normalise(a.busy, r.time_min, r.time_max, merged)) {
-      // Fixed keys and times that need no JSON escaping: written straight into a reused buffer.
-      w.raw_value(interval_object(scratch, start, end, r.zone));
+    if (!out.begin_busy(a.id)) continue;
+    const std::vector<interval>* busy = &a.busy;
+    if (!std::is_sorted(a.busy.begin(), a.busy.end())) {
+      sorted = a.busy;
+      std::sort(sorted.begin(), sorted.end());
+      busy = &sorted;
     }
-    w.end_array().end_object();
+    for (const auto& [start, end] : *busy) out.busy(start, end);
+    out.end_busy();
   }
-  for (const std::string& id : r.items) {
-    if (!written.insert(id)) continue;
-    w.key(id);
-    write_calendar_error(w, "global", "internalError");
-  }
-  w.end_object();
-  w.end_object();
-  return w.take();
+  return out.finish();
 }
 
 std::string_view rpc_status(int http_status) noexcept {
