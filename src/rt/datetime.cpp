@@ -1,8 +1,9 @@
 #include "rt/datetime.hpp"
 
+#include <array>
 #include <cstdint>
-
 #include <cstdio>
+#include <cstring>
 
 namespace calgate::rt {
 
@@ -62,13 +63,20 @@ std::optional<parsed_datetime> parse_datetime(std::string_view s, std::chrono::m
 }
 
 namespace {
-// Fixed-width decimal digits, most significant first.
-char* put_digits(char* p, unsigned v, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
+// "00".."99", for writing two digits at a time.
+constexpr auto two_digits = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
+    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
   }
-  return p + width;
+  return t;
+}();
+
+// Two decimal digits of v (below 100).
+char* put2(char* p, unsigned v) {
+  std::memcpy(p, &two_digits[2 * v], 2);
+  return p + 2;
 }
 }  // namespace
 
@@ -95,28 +103,28 @@ void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes of
   if (year < 0 || year > 9999) {
     p += std::snprintf(p, 24, "%lld", static_cast<long long>(year));
   } else {
-    p = put_digits(p, static_cast<unsigned>(year), 4);
+    p = put2(put2(p, static_cast<unsigned>(year) / 100), static_cast<unsigned>(year) % 100);
   }
   *p++ = '-';
-  p = put_digits(p, month, 2);
+  p = put2(p, month);
   *p++ = '-';
-  p = put_digits(p, day, 2);
+  p = put2(p, day);
   *p++ = 'T';
   const auto r = static_cast<unsigned>(rem);
-  p = put_digits(p, r / 3600, 2);
+  p = put2(p, r / 3600);
   *p++ = ':';
-  p = put_digits(p, r / 60 % 60, 2);
+  p = put2(p, r / 60 % 60);
   *p++ = ':';
-  p = put_digits(p, r % 60, 2);
+  p = put2(p, r % 60);
   if (offset.count() == 0) {
     *p++ = 'Z';
   } else {
     long o = offset.count();
     *p++ = o < 0 ? '-' : '+';
     if (o < 0) o = -o;
-    p = put_digits(p, static_cast<unsigned>(o / 60 % 100), 2);
+    p = put2(p, static_cast<unsigned>(o / 60 % 100));
     *p++ = ':';
-    p = put_digits(p, static_cast<unsigned>(o % 60), 2);
+    p = put2(p, static_cast<unsigned>(o % 60));
   }
   out.append(buf, static_cast<std::size_t>(p - buf));
 }

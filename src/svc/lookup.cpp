@@ -1,6 +1,7 @@
 #include "svc/lookup.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 
 #include "proto/ldap/error.hpp"
@@ -46,9 +47,22 @@ std::int64_t ceil_day(sys_seconds t) {
 }
 
 // What follows the address in a cache and flight key: "|start|end" of the fetch window.
-std::string window_suffix(std::int64_t start, std::int64_t end) {
-  return '|' + std::to_string(start) + '|' + std::to_string(end);
-}
+class window_suffix {
+ public:
+  window_suffix(std::int64_t start, std::int64_t end) {
+    char* p = buf_;
+    *p++ = '|';
+    p = std::to_chars(p, buf_ + sizeof buf_, start).ptr;
+    *p++ = '|';
+    p = std::to_chars(p, buf_ + sizeof buf_, end).ptr;
+    size_ = static_cast<std::size_t>(p - buf_);
+  }
+  operator std::string_view() const noexcept { return {buf_, size_}; }  // NOLINT: a suffix is used as text
+
+ private:
+  char buf_[48];  // two int64s and two bars fit
+  std::size_t size_ = 0;
+};
 
 std::error_code classify_directory(std::error_code ec) {
   if (ec == rt::errc::bad_input) return make_error_code(lookup_errc::invalid_address);
@@ -76,6 +90,7 @@ std::error_code make_error_code(lookup_errc e) noexcept { return {static_cast<in
 // What one fetch learned about one mailbox (immutable once made; shared by
 // every lookup that reads it).
 struct lookup_service::fetched {
+  mailbox_ptr mailbox;    // whose answer (null for a failure shared by a whole batch)
   std::error_code error;  // lookup_errc
   std::string detail;
   std::vector<proto::ews::calendar_event> events;
@@ -198,12 +213,12 @@ void lookup_service::complete(const std::string& key, const fetched_ptr& value) 
   }
 }
 
-rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::string, std::string>> mailboxes) {
+rt::task<void> lookup_service::fetch(batch_key k, std::vector<queued> mailboxes) {
   auto fail_all = [&](lookup_errc e, const std::string& why) {
     auto f = std::make_shared<fetched>();
     f->error = make_error_code(e);
     f->detail = why;
-    for (const auto& [key, address] : mailboxes) complete(key, f);
+    for (const auto& m : mailboxes) complete(m.key, f);
   };
   proto::ews::client* ews = endpoints_(k.endpoint);
   if (!ews) {
@@ -213,7 +228,7 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
   }
   proto::ews::availability_request req;
   req.mailboxes.reserve(mailboxes.size());
-  for (const auto& m : mailboxes) req.mailboxes.push_back({m.second, proto::ews::attendee_type::required});
+  for (const auto& m : mailboxes) req.mailboxes.push_back({m.mailbox->address, proto::ews::attendee_type::required});
   req.start = sys_seconds(std::chrono::seconds(k.start));
   req.end = sys_seconds(std::chrono::seconds(k.end));
   req.requested = opts_.details == details_policy::subject_location ? proto::ews::view::detailed
@@ -234,6 +249,7 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
   for (std::size_t i = 0; i < mailboxes.size() && i < answer->size(); ++i) {
     auto& a = (*answer)[i];
     auto f = std::make_shared<fetched>();
+    f->mailbox = mailboxes[i].mailbox;
     if (a.error) {
       f->error = classify_ews(a.error);
       f->detail = a.error_text.empty() ? a.error.message() : a.error_text;
@@ -243,7 +259,7 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
     } else {
       f->events = std::move(a.events);
     }
-    complete(mailboxes[i].first, f);
+    complete(mailboxes[i].key, f);
   }
   if (failures > 0)
     log::warn("lookup: Exchange failed for some mailboxes",
@@ -253,7 +269,7 @@ rt::task<void> lookup_service::fetch(batch_key k, std::vector<std::pair<std::str
     auto f = std::make_shared<fetched>();
     f->error = make_error_code(lookup_errc::upstream_failed);
     f->detail = "no answer for this mailbox";
-    complete(mailboxes[i].first, f);
+    complete(mailboxes[i].key, f);
   }
 }
 
@@ -278,14 +294,35 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     return src->token();
   };
 
-  std::vector<rt::result<mailbox_ptr>> resolved;
-  if (!dir_.resolve_cached(addresses, resolved)) {
-    std::vector<std::string> copies(addresses.begin(), addresses.end());
-    const rt::stop_token token = deadline_token();
-    resolved = co_await rt::with_stop_token(token, dir_.resolve_many(std::move(copies)));
-  }
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
-  const std::string key_suffix = window_suffix(fs, fe);
+  const window_suffix key_suffix(fs, fe);
+  // address + window: the cache and flight key, built in the service's scratch
+  // (copied only for a miss). Always rebuilt before use after a suspension.
+  std::string& key = key_scratch_;
+
+  // An address asked exactly as its mailbox's (the usual case) whose answer is
+  // cached needs no directory: the answer names its mailbox. (Entries are stored
+  // under their mailbox's address and the same window suffix, so a hit on the
+  // asked address means it is the mailbox's.) The directory is asked for the
+  // others. What this skips, the directory's cache would have answered: its
+  // entries live longer than these.
+  std::vector<fetched_ptr> early(addresses.size());
+  std::vector<std::string_view> ask_directory;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    key.assign(addresses[i]).append(key_suffix);
+    if (auto hit = cached(key); hit && hit->mailbox) {
+      early[i] = std::move(hit);
+      continue;
+    }
+    if (ask_directory.empty()) ask_directory.reserve(addresses.size() - i);
+    ask_directory.push_back(addresses[i]);
+  }
+  std::vector<rt::result<mailbox_ptr>> from_directory;
+  if (!ask_directory.empty() && !dir_.resolve_cached(ask_directory, from_directory)) {
+    std::vector<std::string> copies(ask_directory.begin(), ask_directory.end());
+    const rt::stop_token token = deadline_token();
+    from_directory = co_await rt::with_stop_token(token, dir_.resolve_many(std::move(copies)));
+  }
 
   waiter w;
   w.svc = this;
@@ -307,22 +344,28 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     auto it = slot_by_address.find(address);
     return it == slot_by_address.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
   };
-  std::string key;  // address + window: the cache and flight key (built in place, copied only for a miss)
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!resolved[i]) {
-      out[i].error = classify_directory(resolved[i].error());
-      out[i].detail = resolved[i].error().message();
-      users_.directory_error.inc();
-      continue;
+  for (std::size_t i = 0, d = 0; i < out.size(); ++i) {
+    if (!early[i]) {
+      rt::result<mailbox_ptr>& resolved = from_directory[d++];
+      if (!resolved) {
+        out[i].error = classify_directory(resolved.error());
+        out[i].detail = resolved.error().message();
+        users_.directory_error.inc();
+        continue;
+      }
+      if (!*resolved) {
+        out[i].error = make_error_code(lookup_errc::not_found);
+        out[i].detail = "not in the directory";
+        users_.not_found.inc();
+        continue;
+      }
+      out[i].mailbox = std::move(*resolved);
+    } else {
+      out[i].mailbox = early[i]->mailbox;
     }
-    if (!*resolved[i]) {
-      out[i].error = make_error_code(lookup_errc::not_found);
-      out[i].detail = "not in the directory";
-      users_.not_found.inc();
-      continue;
-    }
-    out[i].mailbox = std::move(*resolved[i]);
-    const std::string& address = out[i].mailbox->address;  // lives as long as out[i]
+    // The mailbox's address; for an early answer the asked one, which is the same
+    // (and saves reading the mailbox). Lives as long as the lookup.
+    const std::string_view address = early[i] ? addresses[i] : std::string_view(out[i].mailbox->address);
     if (std::ptrdiff_t known = find_slot(address); known >= 0) {
       slot_of[i] = known;
       continue;
@@ -331,8 +374,12 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     slot_of[i] = static_cast<std::ptrdiff_t>(slot);
     slot_address.push_back(address);
     if (!slot_by_address.empty()) slot_by_address.emplace(address, slot);
-    key.assign(address).append(key_suffix);
-    if (auto hit = cached(key)) {
+    fetched_ptr hit = std::move(early[i]);
+    if (!hit) {
+      key.assign(address).append(key_suffix);
+      hit = cached(key);
+    }
+    if (hit) {
       users_.cache_hit.inc();
       w.slots.emplace_back(std::string(), std::move(hit));  // no key: nothing to leave on a stop
       continue;
@@ -344,7 +391,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     } else {
       users_.fetched.inc();
       f = inflight_.emplace(key, std::make_unique<flight>()).first;
-      queue_[batch_key{out[i].mailbox->endpoint, fs, fe}].emplace_back(key, out[i].mailbox->address);
+      queue_[batch_key{out[i].mailbox->endpoint, fs, fe}].push_back(queued{key, out[i].mailbox});
       schedule_flush();
     }
     f->second->waiters.emplace_back(&w, slot);

@@ -124,7 +124,11 @@ class lookup_service {
   void remember(const std::string& key, fetched_ptr value);
   void schedule_flush();
   void flush();
-  rt::task<void> fetch(batch_key k, std::vector<std::pair<std::string, std::string>> mailboxes);  // (cache key, address)
+  struct queued {
+    std::string key;      // cache and flight key
+    mailbox_ptr mailbox;  // whose
+  };
+  rt::task<void> fetch(batch_key k, std::vector<queued> mailboxes);
   void complete(const std::string& key, const fetched_ptr& value);
 
   directory& dir_;
@@ -132,8 +136,9 @@ class lookup_service {
   lookup_options opts_;
   rt::ttl_cache<fetched_ptr> cache_;  // cost: approximate bytes
   std::unordered_map<std::string, std::unique_ptr<flight>> inflight_;
-  std::map<batch_key, std::vector<std::pair<std::string, std::string>>> queue_;
+  std::map<batch_key, std::vector<queued>> queue_;
   bool flush_scheduled_ = false;
+  std::string key_scratch_;  // lookup()'s cache keys (reused: no allocation per lookup)
   std::uint64_t upstream_calls_ = 0;
   rt::task_group fetches_{"lookup-fetch"};
 

@@ -62,15 +62,16 @@ struct stack {
     o.max_attempts = 2;
     return o;
   }
-  static svc::directory_options dir_options(const test::slapd& s) {
+  static svc::directory_options dir_options(const test::slapd& s, bool directory_cache = true) {
     auto o = svc::directory_options::profile("active_directory");
     o.base_dn = s.base_dn();
+    if (!directory_cache) o.cache_ttl = o.negative_cache_ttl = 0ms;
     return o;
   }
 
-  stack(const test::slapd& s, const test::exchange_sim& sim, svc::lookup_options lo)
+  stack(const test::slapd& s, const test::exchange_sim& sim, svc::lookup_options lo, bool directory_cache = true)
       : ldap(test::ldap_options(s)),
-        dir(ldap, dir_options(s)),
+        dir(ldap, dir_options(s, directory_cache)),
         ews(http, ews_options(sim)),
         lookups(dir, [this](std::string_view name) { return name == "default" ? &ews : nullptr; }, lo) {}
 
@@ -384,5 +385,39 @@ TEST_CASE("lookup: mailboxes are grouped by their Exchange endpoint", "[lookup]"
     co_await dir.stop();
     co_await ldap.stop();
     http.close_idle();
+  });
+}
+
+TEST_CASE("lookup: a cached answer asked by its mailbox's own address needs no directory", "[lookup][cache]") {
+  test::slapd ldap_server;
+  test::exchange_sim sim;
+  run_loop_test([&]() -> rt::task<void> {
+    svc::lookup_options lo;
+    lo.deadline = 2s;  // bounds the wait for the stopped directory below
+    stack s(ldap_server, sim, lo, /*directory_cache=*/false);
+    co_await s.start();
+    const names both{"alice@corp.example", "A.Example@corp.example"};
+    auto first = co_await s.lookups.lookup(both, at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"));
+    REQUIRE(first.size() == 2);
+    REQUIRE_FALSE(first[0].error);
+    REQUIRE_FALSE(first[1].error);
+    CHECK(first[0].busy.size() == 4);
+
+    // The directory is gone (and caches nothing): the alias cannot be resolved any more,
+    // but the address the mailbox itself has is answered from the lookup cache.
+    co_await s.ldap.stop();
+    const names canonical{"alice@corp.example"};
+    auto again = co_await s.lookups.lookup(canonical, at("2031-05-12T06:00:00Z"), at("2031-05-12T23:00:00Z"));
+    REQUIRE(again.size() == 1);
+    REQUIRE_FALSE(again[0].error);
+    REQUIRE(again[0].mailbox);
+    CHECK(again[0].mailbox->display_name == "Alice Example");
+    CHECK(again[0].busy == first[0].busy);
+    const names alias{"A.Example@corp.example"};
+    auto aliased = co_await s.lookups.lookup(alias, at("2031-05-12T00:00:00Z"), at("2031-05-13T00:00:00Z"));
+    REQUIRE(aliased.size() == 1);
+    CHECK(aliased[0].error);  // directory_failed or timed_out: either way not answered
+    CHECK_FALSE(aliased[0].mailbox);
+    co_await s.stop();
   });
 }

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "net/http/message.hpp"
 #include "net/http/parser.hpp"
 
 using namespace calgate::net::http;
@@ -321,4 +324,30 @@ TEST_CASE("parser: the header guard gives the same verdict however the bytes arr
       }
     }
   }
+}
+
+TEST_CASE("response head: static fields are written after the others, with the same safety rules", "[http][head]") {
+  response r;
+  r.status = 200;
+  r.headers.add("X-Owned", "1");
+  r.add_static_header("Content-Type", "application/json; charset=UTF-8");
+  r.add_static_header("Content-Length", "999");        // framing is ours: dropped
+  r.add_static_header("X-Split", "a\r\nInjected: yes");  // would split the head: dropped
+  r.add_static_header("Cache-Control", "no-store");
+  CHECK_THROWS_AS(r.add_static_header("X-Fifth", "no room"), std::length_error);
+  std::string out;
+  serialize_head(r, out, true, "req-1", 42);
+  CHECK(out.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  const auto owned = out.find("X-Owned: 1\r\n");
+  const auto type = out.find("Content-Type: application/json; charset=UTF-8\r\n");
+  REQUIRE(owned != std::string::npos);
+  REQUIRE(type != std::string::npos);
+  CHECK(owned < type);
+  CHECK(out.find("Cache-Control: no-store\r\n") != std::string::npos);
+  CHECK(out.find("Content-Length: 42\r\n") != std::string::npos);
+  CHECK(out.find("999") == std::string::npos);
+  CHECK(out.find("Injected") == std::string::npos);
+  CHECK(out.find("X-Fifth") == std::string::npos);
+  CHECK(out.size() >= 4);
+  CHECK(out.substr(out.size() - 4) == "\r\n\r\n");
 }

@@ -390,3 +390,21 @@ TEST_CASE("json view: accepts and refuses exactly what document::parse does", "[
   }
   CHECK(good > 100);  // the damage leaves some documents valid, so both paths are compared
 }
+
+TEST_CASE("json view: members in document order, stopping when asked", "[json][view]") {
+  REQUIRE(json::read(R"({"b":1,"a":[2],"c":{"d":null}})", {}, [](const json::view& root) {
+    std::vector<std::string> names;
+    root.each_member([&](std::string_view k, const json::view& v) {
+      names.emplace_back(k);
+      if (k == "a") CHECK(v.is_array());
+      return true;
+    });
+    CHECK(names == std::vector<std::string>{"b", "a", "c"});
+    int seen = 0;
+    root.each_member([&](std::string_view, const json::view&) { return ++seen < 2; });
+    CHECK(seen == 2);
+    int none = 0;
+    root.member("a")->each_member([&](std::string_view, const json::view&) { return ++none > 0; });  // an array: nothing
+    CHECK(none == 0);
+  }));
+}

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <stdexcept>
 
 namespace calgate::net::http {
 
@@ -119,6 +120,11 @@ std::optional<std::string> decode_component(std::string_view s, bool plus_as_spa
     }
   }
   return out;
+}
+
+void response::add_static_header(std::string_view name, std::string_view value) {
+  if (static_header_count == max_static_headers) throw std::length_error("response: too many static header fields");
+  static_headers[static_header_count++] = {name, value};
 }
 
 response response::json(int status, std::string body) {
@@ -236,14 +242,16 @@ void serialize_head(const response& r, std::string& out, bool keep_alive, std::s
   out += "\r\nDate: ";
   out += http_date();
   out += "\r\n";
-  for (const header& h : r.headers) {
+  auto field = [&](std::string_view name, std::string_view value) {
     // Framing headers are ours; a CR or LF in a field would split the response.
-    if (is_framing_field(h.name) || !safe_field(h.name, true) || !safe_field(h.value, false)) continue;
-    out += h.name;
+    if (is_framing_field(name) || !safe_field(name, true) || !safe_field(value, false)) return;
+    out += name;
     out += ": ";
-    out += h.value;
+    out += value;
     out += "\r\n";
-  }
+  };
+  for (const header& h : r.headers) field(h.name, h.value);
+  for (std::size_t i = 0; i < r.static_header_count; ++i) field(r.static_headers[i].first, r.static_headers[i].second);
   if (with_content_length) {
     out += "Content-Length: ";
     res = std::to_chars(num, num + sizeof num, content_length);

@@ -1,5 +1,6 @@
 #pragma once
 // HTTP/1.1 message value types shared by the server and the client.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <system_error>
@@ -82,6 +83,13 @@ struct response {
   // many bytes. Used for large or paced bodies.
   std::function<rt::task<std::error_code>(net::stream&)> body_writer;
   std::uint64_t content_length = 0;
+  // Fields whose name and value outlive the response (string literals, or
+  // configuration kept for the server's life), sent after `headers` without
+  // copying: the fixed fields of hot routes. At most max_static_headers.
+  static constexpr std::size_t max_static_headers = 4;
+  std::array<std::pair<std::string_view, std::string_view>, max_static_headers> static_headers{};
+  std::size_t static_header_count = 0;
+  void add_static_header(std::string_view name, std::string_view value);  // throws std::length_error when full
 
   static response json(int status, std::string body);
   static response text(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");

@@ -39,8 +39,25 @@ api_error parse_error() { return make_error(400, "global", "parseError", "Parse 
 
 // One of timeMin/timeMax: required, an RFC 3339 string with an explicit offset
 // (Google answers 400 badRequest to times without one, google.md §1.2).
-std::variant<std::chrono::sys_seconds, api_error> read_time(const json::view& root, std::string_view name) {
-  std::optional<json::view> v = root.member(name);
+// The request's members this codec reads, found in one pass (the last of
+// duplicates, as json::view::member; the parse refuses duplicates anyway).
+struct request_members {
+  std::optional<json::view> time_min, time_max, time_zone, group_expansion_max, calendar_expansion_max, items;
+
+  explicit request_members(const json::view& root) {
+    root.each_member([&](std::string_view k, const json::view& v) {
+      if (k == "timeMin") time_min = v;
+      else if (k == "timeMax") time_max = v;
+      else if (k == "timeZone") time_zone = v;
+      else if (k == "groupExpansionMax") group_expansion_max = v;
+      else if (k == "calendarExpansionMax") calendar_expansion_max = v;
+      else if (k == "items") items = v;
+      return true;
+    });
+  }
+};
+
+std::variant<std::chrono::sys_seconds, api_error> read_time(const std::optional<json::view>& v, std::string_view name) {
   if (!v || v->is_null())
     return make_error(400, "global", "required", "Missing " + std::string(name) + " parameter.", std::string(name),
                       "parameter");
@@ -55,8 +72,8 @@ std::variant<std::chrono::sys_seconds, api_error> read_time(const json::view& ro
 }
 
 // groupExpansionMax / calendarExpansionMax: an integer in 1..max when present.
-std::variant<std::optional<int>, api_error> read_expansion(const json::view& root, std::string_view name, int max) {
-  std::optional<json::view> v = root.member(name);
+std::variant<std::optional<int>, api_error> read_expansion(const std::optional<json::view>& v, std::string_view name,
+                                                           int max) {
   if (!v || v->is_null()) return std::optional<int>{};
   auto n = v->as_int();
   if (!n || *n < 1 || *n > max)
@@ -73,18 +90,18 @@ api_error invalid_items(std::string message) {
 
 // "2030-01-07T00:00:00.000Z": Google's echo of the window carries milliseconds
 // (google.md §1.3); our instants are whole seconds, so they are always .000.
-std::string format_utc_millis(std::chrono::sys_seconds t) {
-  std::string s = rt::format_utc(t);
-  s.insert(s.size() - 1, ".000");
-  return s;
+void append_utc_millis(std::string& out, std::chrono::sys_seconds t) {
+  rt::append_with_offset(out, t, std::chrono::minutes(0));  // ends in 'Z'
+  out.insert(out.size() - 1, ".000");
 }
 
 std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim) {
   freebusy_request out;
+  const request_members m(root);
 
-  auto tmin = read_time(root, "timeMin");
+  auto tmin = read_time(m.time_min, "timeMin");
   if (auto* e = std::get_if<api_error>(&tmin)) return std::move(*e);
-  auto tmax = read_time(root, "timeMax");
+  auto tmax = read_time(m.time_max, "timeMax");
   if (auto* e = std::get_if<api_error>(&tmax)) return std::move(*e);
   out.time_min = std::get<std::chrono::sys_seconds>(tmin);
   out.time_max = std::get<std::chrono::sys_seconds>(tmax);
@@ -95,7 +112,7 @@ std::variant<freebusy_request, api_error> read_request(const json::view& root, c
     return make_error(400, "calendar", "timeRangeTooLong", "The requested time range is too long.", "timeMax",
                       "parameter");
 
-  if (std::optional<json::view> z = root.member("timeZone"); z && !z->is_null()) {
+  if (const std::optional<json::view>& z = m.time_zone; z && !z->is_null()) {
     auto name = z->as_string();
     if (name) out.zone = rt::time_zone::find(*name);
     if (!out.zone)
@@ -104,14 +121,14 @@ std::variant<freebusy_request, api_error> read_request(const json::view& root, c
                         "timeZone", "parameter");
   }
 
-  auto group = read_expansion(root, "groupExpansionMax", max_group_expansion);
+  auto group = read_expansion(m.group_expansion_max, "groupExpansionMax", max_group_expansion);
   if (auto* e = std::get_if<api_error>(&group)) return std::move(*e);
   out.group_expansion_max = std::get<std::optional<int>>(group);
-  auto cals = read_expansion(root, "calendarExpansionMax", max_calendar_expansion);
+  auto cals = read_expansion(m.calendar_expansion_max, "calendarExpansionMax", max_calendar_expansion);
   if (auto* e = std::get_if<api_error>(&cals)) return std::move(*e);
   out.calendar_expansion_max = std::get<std::optional<int>>(cals);
 
-  if (std::optional<json::view> items = root.member("items"); items && !items->is_null()) {
+  if (const std::optional<json::view>& items = m.items; items && !items->is_null()) {
     if (!items->is_array()) return invalid_items("Invalid items: expected an array of {\"id\": string}.");
     out.items.reserve(items->size());
     std::optional<api_error> bad;
@@ -155,9 +172,9 @@ response_writer::response_writer(const freebusy_request& r, std::size_t expected
   out_.reserve(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals);
   written_.reserve(std::max(expected_calendars, r.items.size()));
   out_ += R"({"kind":"calendar#freeBusy","timeMin":")";
-  out_ += format_utc_millis(r.time_min);
+  append_utc_millis(out_, r.time_min);
   out_ += R"(","timeMax":")";
-  out_ += format_utc_millis(r.time_max);
+  append_utc_millis(out_, r.time_max);
   out_ += R"(","calendars":{)";
 }
 

@@ -544,6 +544,14 @@ void view::each_item_raw(void* ctx, item_fn fn) const {
     if (!fn(ctx, view_access::make(child))) return;
 }
 
+void view::each_member_raw(void* ctx, member_fn fn) const {
+  simdjson::dom::element e = view_access::get(*this);
+  if (e.type() != simdjson::dom::element_type::OBJECT) return;
+  simdjson::dom::object o = e.get_object().value_unsafe();
+  for (simdjson::dom::key_value_pair kv : o)
+    if (!fn(ctx, kv.key, view_access::make(kv.value))) return;
+}
+
 rt::result<void> read_raw(std::string_view body, const limits& lim, void* ctx, read_fn fn) {
   std::unique_ptr<simdjson::dom::parser>* owner = nullptr;
   auto root = parse_checked(body, lim, owner);

@@ -44,11 +44,21 @@ class view {
   void each_item(F&& fn) const {
     each_item_raw(&fn, [](void* f, const view& v) -> bool { return (*static_cast<std::remove_reference_t<F>*>(f))(v); });
   }
+  // Calls fn(std::string_view name, const view& value) for each member of an
+  // object, in document order (nothing for other types); stops when fn returns false.
+  template <class F>
+  void each_member(F&& fn) const {
+    each_member_raw(&fn, [](void* f, std::string_view k, const view& v) -> bool {
+      return (*static_cast<std::remove_reference_t<F>*>(f))(k, v);
+    });
+  }
 
  private:
   friend struct view_access;
   using item_fn = bool (*)(void*, const view&);
+  using member_fn = bool (*)(void*, std::string_view, const view&);
   void each_item_raw(void* ctx, item_fn fn) const;
+  void each_member_raw(void* ctx, member_fn fn) const;
   // A simdjson::dom::element, kept opaque so simdjson stays inside codec.cpp.
   alignas(8) unsigned char element_[16]{};
 };
