@@ -113,3 +113,33 @@ TEST_CASE("ttl cache: random operations keep size, cost and values consistent", 
     REQUIRE(c.size() <= c.cost());
   }
 }
+
+TEST_CASE("ttl cache: without eviction, exactly the unexpired keys are found through heavy churn", "[cache]") {
+  // Many keys coming and going exercise the table's growth and its deletion
+  // (entries after a freed slot are shifted back): no key may become unreachable.
+  ttl_cache<int> c(1u << 30);
+  std::map<std::string, std::pair<int, std::uint64_t>> model;
+  std::mt19937 rng(99);
+  std::uint64_t now = 0;
+  for (int n = 0; n < 60000; ++n) {
+    now += rng() % 2;
+    std::string k = key(static_cast<int>(rng() % 2000));
+    if (rng() % 3 == 0) {
+      int v = static_cast<int>(rng());
+      std::uint64_t exp = now + 1 + rng() % 400;
+      c.put(k, v, exp, 1);
+      model[k] = {v, exp};
+    }
+    const int* got = c.get(k, now);
+    auto m = model.find(k);
+    const bool live = m != model.end() && m->second.second > now;
+    REQUIRE((got != nullptr) == live);
+    if (got) REQUIRE(*got == m->second.first);
+  }
+  // And a final sweep over every key ever used.
+  for (const auto& [k, vm] : model) {
+    const int* got = c.get(k, now);
+    REQUIRE((got != nullptr) == (vm.second > now));
+  }
+  CHECK(c.size() <= model.size());
+}
