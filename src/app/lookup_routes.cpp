@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <unordered_set>
 
 #include "proto/connector/lookup_protocol.hpp"
 #include "proto/google/freebusy.hpp"
@@ -29,7 +30,7 @@ bool same_secret(std::string_view a, std::string_view b) noexcept {
 
 bool authorized(const request& r, const std::vector<std::string>& tokens) {
   auto h = r.headers.get("Authorization");
-  if (!h || h->size() < 7 || rt::ascii_lower(h->substr(0, 7)) != "bearer ") return false;
+  if (!h || h->size() < 7 || !net::http::iequals(h->substr(0, 7), "bearer ")) return false;
   std::string_view token = h->substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
@@ -56,7 +57,13 @@ response google_error(const google::api_error& e, const request& r) {
 }
 
 bool transient(std::error_code ec) {
-  return ec == lookup_errc::directory_failed || ec == lookup_errc::upstream_failed || ec == lookup_errc::timed_out;
+  if (!ec || ec.category() != svc::lookup_category()) return false;
+  switch (static_cast<lookup_errc>(ec.value())) {
+    case lookup_errc::directory_failed:
+    case lookup_errc::upstream_failed:
+    case lookup_errc::timed_out: return true;
+    default: return false;
+  }
 }
 
 void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups, const config::root& cfg) {
@@ -72,18 +79,31 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     if (!lookups) co_return google_error(google::backend_error(), r);
 
     // The first max_calendars distinct ids are looked up; the rest are refused one by one.
+    // Each distinct id is answered once, where it first appears (a JSON object names a member once).
     std::vector<std::string_view> asked;  // borrowed from q, which outlives the lookup
     asked.reserve(std::min<std::size_t>(q.items.size(), api.max_calendars));
-    std::vector<std::ptrdiff_t> index_of(q.items.size(), -1);
+    constexpr std::ptrdiff_t refused = -1, repeat = -2;
+    std::vector<std::ptrdiff_t> index_of(q.items.size(), refused);  // into asked, or refused, or repeat
+    // Repeats: found by a scan over the usual few earlier ids, a hash set for large requests.
+    constexpr std::size_t scan_limit = 16;
+    std::unordered_set<std::string_view> seen;
+    if (q.items.size() > scan_limit) seen.reserve(q.items.size());
+    auto first_time = [&](std::size_t i) {
+      if (q.items.size() <= scan_limit) {
+        const auto end = q.items.begin() + static_cast<std::ptrdiff_t>(i);
+        return std::find(q.items.begin(), end, q.items[i]) == end;
+      }
+      return seen.insert(q.items[i]).second;
+    };
     for (std::size_t i = 0; i < q.items.size(); ++i) {
-      auto same = std::find(asked.begin(), asked.end(), q.items[i]);
-      if (same != asked.end()) {
-        index_of[i] = same - asked.begin();
+      const std::string& id = q.items[i];
+      if (!first_time(i)) {
+        index_of[i] = repeat;
         continue;
       }
-      if (asked.size() >= api.max_calendars) continue;
+      if (asked.size() >= api.max_calendars) continue;  // refused
       index_of[i] = static_cast<std::ptrdiff_t>(asked.size());
-      asked.push_back(q.items[i]);
+      asked.push_back(id);
     }
     auto results = co_await lookups->lookup(asked, q.time_min, q.time_max);
 
@@ -99,7 +119,8 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     google::response_writer out(q, q.items.size(), intervals);
     for (std::size_t i = 0; i < q.items.size(); ++i) {
       const std::string& id = q.items[i];
-      if (index_of[i] < 0) {
+      if (index_of[i] == repeat) continue;
+      if (index_of[i] == refused) {
         out.error(id, "calendar", "tooManyCalendarsRequested");
         continue;
       }
@@ -108,9 +129,10 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
         out.error(id, "global", "internalError");
       } else if (u.error) {
         out.error(id, "global", "notFound");  // unknown, not an address, or not shared: Google says notFound for all
-      } else if (out.begin_busy(id)) {
+      } else {
         // Sorted and inside the window; statuses are dropped (Google knows only "busy") and
         // the writer joins intervals that now touch.
+        out.begin_busy(id);
         for (const auto& b : u.busy) out.busy(b.start, b.end);
         out.end_busy();
       }

@@ -183,13 +183,29 @@ TEST_CASE("app: freeBusy answers Google's format with busy times in the asked zo
   // UTC by default; more than max_calendars (5 here) distinct ids: the excess are refused one by one.
   auto many = freebusy(r.port, "{" + monday + R"(,"items":[{"id":"alice@corp.example"},{"id":"u1@corp.example"},)"
                                    R"({"id":"u2@corp.example"},{"id":"u3@corp.example"},{"id":"u4@corp.example"},)"
-                                   R"({"id":"bob@corp.example"}]})");
+                                   R"({"id":"bob@corp.example"},{"id":"alice@corp.example"},{"id":"bob@corp.example"}]})");
   REQUIRE(many.status == 200);
-  auto m = json::document::parse(many.body);
+  auto m = json::document::parse(many.body);  // refuses duplicate names: each id is answered once
+  INFO(many.body);
   REQUIRE(m);
+  CHECK(m->root().member("calendars")->size() == 6);
   CHECK(m->get_string("/calendars/alice@corp.example/busy/0/start").value_or("") == "2031-05-12T07:00:00Z");
   CHECK(errors_reason(*m, "bob@corp.example") == "tooManyCalendarsRequested");
   CHECK(errors_reason(*m, "u4@corp.example") == "notFound");
+
+  // A larger request (repeats found through a set): 20 ids, 10 distinct, 5 looked up, 5 refused.
+  std::string items;
+  for (int round = 0; round < 2; ++round)
+    for (int i = 0; i < 10; ++i) items += std::string(items.empty() ? "" : ",") + R"({"id":"u)" + std::to_string(i) + R"(@corp.example"})";
+  auto big = freebusy(r.port, "{" + monday + R"(,"items":[)" + items + "]}");
+  REQUIRE(big.status == 200);
+  auto b = json::document::parse(big.body);
+  INFO(big.body);
+  REQUIRE(b);
+  CHECK(b->root().member("calendars")->size() == 10);
+  CHECK(errors_reason(*b, "u4@corp.example") == "notFound");
+  CHECK(errors_reason(*b, "u5@corp.example") == "tooManyCalendarsRequested");
+  CHECK(errors_reason(*b, "u9@corp.example") == "tooManyCalendarsRequested");
 }
 
 TEST_CASE("app: freeBusy refuses bad requests and bad credentials with Google's envelopes", "[app][lookup]") {

@@ -19,6 +19,7 @@ void router::add(std::string_view method, std::string_view pattern, handler h, r
     } else {
       r.segs.push_back({segment::type::literal, std::string(s)});
     }
+    if (r.segs.back().t != segment::type::literal) r.all_literal = false;
     if (slash == std::string_view::npos) break;
     p.remove_prefix(slash + 1);
   }
@@ -27,6 +28,8 @@ void router::add(std::string_view method, std::string_view pattern, handler h, r
 
 bool router::path_matches(const route& rt, std::string_view path,
                           std::vector<std::pair<std::string, std::string>>* params) const {
+  // Literal patterns, segment by segment, amount to comparing the whole path.
+  if (rt.all_literal) return rt.opts.case_insensitive ? iequals(path, rt.pattern) : path == rt.pattern;
   if (path.empty() || path.front() != '/') return false;
   std::string_view p = path.substr(1);
   for (std::size_t i = 0; i < rt.segs.size(); ++i) {

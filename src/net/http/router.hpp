@@ -41,6 +41,7 @@ class router {
     std::vector<segment> segs;
     handler h;
     route_options opts;
+    bool all_literal = true;  // no {name} segments: the path must equal the pattern
   };
   bool path_matches(const route& rt, std::string_view path, std::vector<std::pair<std::string, std::string>>* params) const;
 

@@ -1,6 +1,7 @@
 #include "proto/google/freebusy.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "proto/json/view.hpp"
 #include "proto/json/writer.hpp"
@@ -170,23 +171,11 @@ response_writer::response_writer(const freebusy_request& r, std::size_t expected
   std::size_t ids = 0;
   for (const std::string& id : r.items) ids += id.size();
   out_.reserve(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals);
-  written_.reserve(std::max(expected_calendars, r.items.size()));
   out_ += R"({"kind":"calendar#freeBusy","timeMin":")";
   append_utc_millis(out_, r.time_min);
   out_ += R"(","timeMax":")";
   append_utc_millis(out_, r.time_max);
   out_ += R"(","calendars":{)";
-}
-
-bool response_writer::first_time(std::string_view id) {
-  // A JSON object names each member once; the first answer wins.
-  if (written_set_.empty()) {
-    if (std::find(written_.begin(), written_.end(), id) != written_.end()) return false;
-    written_.push_back(id);
-    if (written_.size() > 64) written_set_.insert(written_.begin(), written_.end());
-    return true;
-  }
-  return written_set_.insert(id).second;
 }
 
 void response_writer::open_calendar(std::string_view id) {
@@ -196,12 +185,10 @@ void response_writer::open_calendar(std::string_view id) {
   out_ += ":{";
 }
 
-bool response_writer::begin_busy(std::string_view id) {
-  if (!first_time(id)) return false;
+void response_writer::begin_busy(std::string_view id) {
   open_calendar(id);
   out_ += R"("busy":[)";
   first_interval_ = true;
-  return true;
 }
 
 void response_writer::busy(std::chrono::sys_seconds start, std::chrono::sys_seconds end) {
@@ -234,7 +221,6 @@ void response_writer::end_busy() {
 }
 
 void response_writer::error(std::string_view id, std::string_view domain, std::string_view reason) {
-  if (!first_time(id)) return;
   open_calendar(id);
   out_ += R"("errors":[{"domain":)";
   rt::append_json_string(out_, domain);
@@ -244,22 +230,41 @@ void response_writer::error(std::string_view id, std::string_view domain, std::s
 }
 
 std::string response_writer::finish() {
-  for (const std::string& id : r_.items) error(id, "global", "internalError");
   out_ += "}}";
   return std::move(out_);
 }
+
+// Which ids were written: a scan over the usual few dozen, a hash set beyond.
+class seen_ids {
+ public:
+  bool insert(std::string_view id) {
+    if (many_.empty()) {
+      if (std::find(few_.begin(), few_.end(), id) != few_.end()) return false;
+      few_.push_back(id);
+      if (few_.size() > 64) many_.insert(few_.begin(), few_.end());
+      return true;
+    }
+    return many_.insert(id).second;
+  }
+
+ private:
+  std::vector<std::string_view> few_;
+  std::unordered_set<std::string_view> many_;
+};
 
 std::string format_response(const freebusy_request& r, const std::vector<calendar_answer>& answers) {
   std::size_t intervals = 0;
   for (const auto& a : answers) intervals += a.busy.size();
   response_writer out(r, answers.size(), intervals);
+  seen_ids written;
   std::vector<interval> sorted;
   for (const calendar_answer& a : answers) {
+    if (!written.insert(a.id)) continue;  // the first answer wins
     if (!a.error_reason.empty()) {
       out.error(a.id, a.error_domain, a.error_reason);
       continue;
     }
-    if (!out.begin_busy(a.id)) continue;
+    out.begin_busy(a.id);
     const std::vector<interval>* busy = &a.busy;
     if (!std::is_sorted(a.busy.begin(), a.busy.end())) {
       sorted = a.busy;
@@ -269,6 +274,8 @@ std::string format_response(const freebusy_request& r, const std::vector<calenda
     for (const auto& [start, end] : *busy) out.busy(start, end);
     out.end_busy();
   }
+  for (const std::string& id : r.items)
+    if (written.insert(id)) out.error(id, "global", "internalError");
   return out.finish();
 }
 

@@ -11,7 +11,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -84,14 +83,16 @@ struct calendar_answer {
 // Busy start/end carry the request zone's offset at each instant
 // ("2030-01-07T10:00:00+01:00"); an offset of zero is written "Z" (no zone,
 // UTC, or e.g. Europe/London in winter; RFC 3339 makes both forms equal).
-// Calendars appear in the order written; an id written twice appears once
-// (the first time). A requested id never written gets global/internalError
-// rather than vanishing: a missing calendar must never read as "free".
-// Output is valid JSON whatever bytes the ids hold.
+// Calendars appear in the order written. format_response writes an id
+// answered twice once (the first answer), and gives a requested id with no
+// answer at all global/internalError rather than letting it vanish: a missing
+// calendar must never read as "free". Output is valid JSON whatever bytes the
+// ids hold.
 //
 // response_writer writes it calendar by calendar, straight from the caller's
-// own data (the freeBusy route writes from lookup results, with no copies);
-// format_response is the same for a list of calendar_answers.
+// own data (the freeBusy route writes from lookup results, with no copies).
+// The caller writes each distinct id exactly once (a JSON object names each
+// member once), and every requested id.
 class response_writer {
  public:
   // r must outlive the writer. expected_calendars and expected_intervals size the buffer.
@@ -100,28 +101,23 @@ class response_writer {
 
   // One calendar's busy time: begin_busy(id), then busy() for each interval in
   // order of start, then end_busy(). Intervals are clipped to the request
-  // window; overlapping and touching ones are joined. begin_busy returns false
-  // (and the calendar is skipped: no busy()/end_busy() needed) if id was written.
-  bool begin_busy(std::string_view id);
+  // window; overlapping and touching ones are joined.
+  void begin_busy(std::string_view id);
   void busy(std::chrono::sys_seconds start, std::chrono::sys_seconds end);
   void end_busy();
-  // A calendar that could not be answered (skipped if id was written).
+  // A calendar that could not be answered.
   void error(std::string_view id, std::string_view domain, std::string_view reason);
-  // The body; requested ids never written get internalError.
+  // The body.
   std::string finish();
 
  private:
-  bool first_time(std::string_view id);  // and remembers it
-  void flush_pending();
-
   void open_calendar(std::string_view id);  // ,"id":{
+  void flush_pending();
 
   // The body, written directly: its shape is fixed, and only ids need escaping.
   const freebusy_request& r_;
   std::string out_;
   bool first_calendar_ = true, first_interval_ = true;
-  std::vector<std::string_view> written_;         // ids written (a scan over the usual few)
-  std::unordered_set<std::string_view> written_set_;  // ... and a hash set beyond 64
   std::optional<std::pair<std::chrono::sys_seconds, std::chrono::sys_seconds>> pending_;  // not yet written (may grow)
 };
 
