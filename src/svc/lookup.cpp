@@ -94,20 +94,19 @@ struct lookup_service::fetched {
   std::error_code error;  // lookup_errc
   std::string detail;
   std::vector<proto::ews::calendar_event> events;
-  // The last merge of these events (lookups of one window repeat it). Mutable:
-  // a memo on an immutable answer, touched only on the loop thread.
-  mutable sys_seconds merged_start{}, merged_end{};
-  mutable std::vector<busy_interval> merged;
-  mutable bool has_merged = false;
+  // The last merge of these events (lookups of one window repeat it), shared
+  // with the results that read it: replaced, never changed, when another window
+  // is asked. Mutable: a memo on an immutable answer, touched only on the loop thread.
+  struct merge {
+    sys_seconds start, end;
+    std::vector<busy_interval> busy;
+  };
+  mutable std::shared_ptr<const merge> merged;
 
-  const std::vector<busy_interval>& busy_in(sys_seconds start, sys_seconds end) const {
-    if (!has_merged || merged_start != start || merged_end != end) {
-      merged = merge_busy(events, start, end);
-      merged_start = start;
-      merged_end = end;
-      has_merged = true;
-    }
-    return merged;
+  busy_list busy_in(sys_seconds start, sys_seconds end) const {
+    if (!merged || merged->start != start || merged->end != end)
+      merged = std::make_shared<const merge>(merge{start, end, merge_busy(events, start, end)});
+    return busy_list(std::shared_ptr<const std::vector<busy_interval>>(merged, &merged->busy));
   }
 };
 
@@ -361,7 +360,9 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
       }
       out[i].mailbox = std::move(*resolved);
     } else {
-      out[i].mailbox = early[i]->mailbox;
+      // Owned through the answer, which holds its mailbox: shares the answer's count
+      // (just read) instead of touching the mailbox's own.
+      out[i].mailbox = mailbox_ptr(early[i], early[i]->mailbox.get());
     }
     // The mailbox's address; for an early answer the asked one, which is the same
     // (and saves reading the mailbox). Lives as long as the lookup.

@@ -68,11 +68,34 @@ struct event_view {
   bool is_private = false;
 };
 
+// A user's busy intervals, shared with the cached answer they were merged from
+// (read-only; no copy per lookup). Reads like a const vector.
+class busy_list {
+ public:
+  busy_list() = default;
+  explicit busy_list(std::shared_ptr<const std::vector<busy_interval>> v) noexcept : v_(std::move(v)) {}
+  const std::vector<busy_interval>& get() const noexcept { return v_ ? *v_ : none(); }
+  auto begin() const noexcept { return get().begin(); }
+  auto end() const noexcept { return get().end(); }
+  std::size_t size() const noexcept { return get().size(); }
+  bool empty() const noexcept { return get().empty(); }
+  const busy_interval& operator[](std::size_t i) const noexcept { return get()[i]; }
+  friend bool operator==(const busy_list& a, const busy_list& b) { return a.get() == b.get(); }
+  friend bool operator==(const busy_list& a, const std::vector<busy_interval>& b) { return a.get() == b; }
+
+ private:
+  static const std::vector<busy_interval>& none() noexcept {
+    static const std::vector<busy_interval> empty;
+    return empty;
+  }
+  std::shared_ptr<const std::vector<busy_interval>> v_;
+};
+
 struct user_result {
   mailbox_ptr mailbox;    // the resolved mailbox (null when not resolved)
   std::error_code error;  // lookup_errc; empty on success
   std::string detail;     // why, for logs (never shown to callers verbatim)
-  std::vector<busy_interval> busy;  // sorted, non-overlapping, inside the window
+  busy_list busy;                   // sorted, non-overlapping, inside the window
   std::vector<event_view> events;   // with_events: blocking events overlapping the window, by start (details policy applies)
 };
 

@@ -161,6 +161,7 @@ TEST_CASE("lookup: merged busy intervals, statuses, aliases and per-user errors"
     };
     CHECK(c[0].busy == clipped);
     CHECK(c[0].events.empty());  // asked without events
+    CHECK(r[0].busy == alice);   // earlier results keep their own window's intervals
 
     // Friday is an all-day OOF; WorkingElsewhere (Thursday) and Free (Tuesday lunch) are not busy.
     const names who3{"alice@corp.example"};
