@@ -351,3 +351,18 @@ TEST_CASE("response head: static fields are written after the others, with the s
   CHECK(out.size() >= 4);
   CHECK(out.substr(out.size() - 4) == "\r\n\r\n");
 }
+
+TEST_CASE("iequals: ASCII letters fold, nothing else does", "[http]") {
+  auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; };
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      const char x = static_cast<char>(a), y = static_cast<char>(b);
+      const bool want = fold(static_cast<unsigned char>(a)) == fold(static_cast<unsigned char>(b));
+      if (iequals(std::string_view(&x, 1), std::string_view(&y, 1)) != want) FAIL("byte " << a << " vs " << b);
+    }
+  }
+  CHECK(iequals("Content-Length", "content-LENGTH"));
+  CHECK_FALSE(iequals("Content-Length", "Content-Lengths"));
+  CHECK_FALSE(iequals("Host", "Hos\x7b"));
+  CHECK(iequals("", ""));
+}

@@ -9,17 +9,6 @@
 
 namespace calgate::net::http {
 
-namespace {
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-}  // namespace
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 void headers::set(std::string_view name, std::string value) {
   remove(name);
   v_.push_back({std::string(name), std::move(value)});

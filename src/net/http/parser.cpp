@@ -218,7 +218,15 @@ class parser_core {
     parser_core* s = self(p);
     s->headers_done_ = true;
     http::headers& h = s->hdrs();
-    if (h.count("Content-Length") > 1) return user_error(p, 400, "more than one Content-Length field");
+    // The fields checked below, counted in one pass.
+    std::size_t content_lengths = 0, hosts = 0;
+    bool expect = false;
+    for (const header& f : h) {
+      if (iequals(f.name, "Content-Length")) ++content_lengths;
+      else if (iequals(f.name, "Host")) ++hosts;
+      else if (iequals(f.name, "Expect")) expect = true;
+    }
+    if (content_lengths > 1) return user_error(p, 400, "more than one Content-Length field");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->limits_.max_body_bytes) {
       s->body_too_large_ = true;
       return user_error(p, 413, "body exceeds " + std::to_string(s->limits_.max_body_bytes) + " bytes");
@@ -228,17 +236,18 @@ class parser_core {
       r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
       r.version_minor = p->http_minor;
       if (p->http_major != 1) return user_error(p, 505, "only HTTP/1.x is supported");
-      if (r.version_minor >= 1 && h.count("Host") != 1) return user_error(p, 400, "HTTP/1.1 requires exactly one Host field");
+      if (r.version_minor >= 1 && hosts != 1) return user_error(p, 400, "HTTP/1.1 requires exactly one Host field");
       if (r.target.empty() || r.target.front() != '/') {
         if (r.target != "*") return user_error(p, 400, "request target must be in origin form");
       }
+      // assign, not substr: the request is reused per connection, so its strings keep their buffers.
       std::size_t q = r.target.find('?');
-      r.path = r.target.substr(0, q);
-      if (q != std::string::npos) r.query = r.target.substr(q + 1);
+      r.path.assign(r.target, 0, q);
+      if (q != std::string::npos) r.query.assign(r.target, q + 1);
       bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-      s->expect_continue_ = has_body && r.version_minor >= 1 && h.has_token("Expect", "100-continue");
-      if (h.has("Expect") && !h.has_token("Expect", "100-continue"))
-        return user_error(p, 417, "unsupported expectation");
+      const bool continue_asked = expect && h.has_token("Expect", "100-continue");
+      s->expect_continue_ = has_body && r.version_minor >= 1 && continue_asked;
+      if (expect && !continue_asked) return user_error(p, 417, "unsupported expectation");
       if (p->flags & F_CONTENT_LENGTH) r.body.reserve(static_cast<std::size_t>(p->content_length));
     } else {
       s->status_ = p->status_code;
