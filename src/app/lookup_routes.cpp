@@ -44,8 +44,8 @@ response google_json(int status, std::string body) {
   response out;
   out.status = status;
   out.body = std::move(body);
-  out.add_static_header("Content-Type", "application/json; charset=UTF-8");
-  out.add_static_header("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate");
+  out.add_static_header({"Content-Type", "application/json; charset=UTF-8"});
+  out.add_static_header({"Cache-Control", "no-cache, no-store, max-age=0, must-revalidate"});
   return out;
 }
 

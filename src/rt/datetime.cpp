@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 namespace calgate::rt {
 
@@ -89,26 +90,41 @@ void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes of
     rem += 86400;
     --days;
   }
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t year = static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
-  char buf[40];
+  // Busy intervals of one answer mostly fall on a few days: the last date written
+  // (per thread) is reused.
+  struct last_date {
+    std::int64_t days = std::numeric_limits<std::int64_t>::min();
+    char text[24];
+    std::size_t size = 0;
+  };
+  thread_local last_date memo;
+  char buf[48];
   char* p = buf;
-  if (year < 0 || year > 9999) {
-    p += std::snprintf(p, 24, "%lld", static_cast<long long>(year));
-  } else {
-    p = put2(put2(p, static_cast<unsigned>(year) / 100), static_cast<unsigned>(year) % 100);
+  if (memo.days != days) {
+    const std::int64_t z = days + 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const auto doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t year = static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
+    char* d = memo.text;
+    if (year < 0 || year > 9999) {
+      d += std::snprintf(d, 16, "%lld", static_cast<long long>(year));
+    } else {
+      d = put2(put2(d, static_cast<unsigned>(year) / 100), static_cast<unsigned>(year) % 100);
+    }
+    *d++ = '-';
+    d = put2(d, month);
+    *d++ = '-';
+    d = put2(d, day);
+    memo.size = static_cast<std::size_t>(d - memo.text);
+    memo.days = days;
   }
-  *p++ = '-';
-  p = put2(p, month);
-  *p++ = '-';
-  p = put2(p, day);
+  std::memcpy(p, memo.text, memo.size);
+  p += memo.size;
   *p++ = 'T';
   const auto r = static_cast<unsigned>(rem);
   p = put2(p, r / 3600);

@@ -326,15 +326,18 @@ TEST_CASE("parser: the header guard gives the same verdict however the bytes arr
   }
 }
 
-TEST_CASE("response head: static fields are written after the others, with the same safety rules", "[http][head]") {
+TEST_CASE("response head: static fields are written after the others", "[http][head]") {
+  // (A static field with CR/LF, a ':' in its name or a framing name does not compile.)
+  static_assert(!safe_field("a\r\nInjected: yes", false) && !safe_field("X:Y", true) && is_framing_field("content-length"));
   response r;
   r.status = 200;
   r.headers.add("X-Owned", "1");
-  r.add_static_header("Content-Type", "application/json; charset=UTF-8");
-  r.add_static_header("Content-Length", "999");        // framing is ours: dropped
-  r.add_static_header("X-Split", "a\r\nInjected: yes");  // would split the head: dropped
-  r.add_static_header("Cache-Control", "no-store");
-  CHECK_THROWS_AS(r.add_static_header("X-Fifth", "no room"), std::length_error);
+  r.headers.add("Content-Length", "999");  // framing is the server's: dropped
+  r.add_static_header({"Content-Type", "application/json; charset=UTF-8"});
+  r.add_static_header({"Cache-Control", "no-store"});
+  r.add_static_header({"X-Third", "3"});
+  r.add_static_header({"X-Fourth", "4"});
+  CHECK_THROWS_AS(r.add_static_header({"X-Fifth", "no room"}), std::length_error);
   std::string out;
   serialize_head(r, out, true, "req-1", 42);
   CHECK(out.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
@@ -344,9 +347,9 @@ TEST_CASE("response head: static fields are written after the others, with the s
   REQUIRE(type != std::string::npos);
   CHECK(owned < type);
   CHECK(out.find("Cache-Control: no-store\r\n") != std::string::npos);
+  CHECK(out.find("X-Fourth: 4\r\n") != std::string::npos);
   CHECK(out.find("Content-Length: 42\r\n") != std::string::npos);
   CHECK(out.find("999") == std::string::npos);
-  CHECK(out.find("Injected") == std::string::npos);
   CHECK(out.find("X-Fifth") == std::string::npos);
   CHECK(out.size() >= 4);
   CHECK(out.substr(out.size() - 4) == "\r\n\r\n");

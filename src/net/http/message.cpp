@@ -111,9 +111,9 @@ std::optional<std::string> decode_component(std::string_view s, bool plus_as_spa
   return out;
 }
 
-void response::add_static_header(std::string_view name, std::string_view value) {
+void response::add_static_header(static_field f) {
   if (static_header_count == max_static_headers) throw std::length_error("response: too many static header fields");
-  static_headers[static_header_count++] = {name, value};
+  static_headers[static_header_count++] = f;
 }
 
 response response::json(int status, std::string body) {
@@ -200,26 +200,6 @@ std::string_view http_date() {
   return buf;
 }
 
-namespace {
-
-bool is_framing_field(std::string_view n) noexcept {
-  switch (n.size()) {
-    case 4: return iequals(n, "Date");
-    case 10: return iequals(n, "Connection");
-    case 14: return iequals(n, "Content-Length");
-    case 17: return iequals(n, "Transfer-Encoding");
-    default: return false;
-  }
-}
-
-bool safe_field(std::string_view v, bool is_name) noexcept {
-  for (char c : v)
-    if (c == '\r' || c == '\n' || (is_name && c == ':')) return false;
-  return true;
-}
-
-}  // namespace
-
 void serialize_head(const response& r, std::string& out, bool keep_alive, std::string_view request_id,
                     std::uint64_t content_length, bool with_content_length) {
   char num[24];
@@ -240,7 +220,13 @@ void serialize_head(const response& r, std::string& out, bool keep_alive, std::s
     out += "\r\n";
   };
   for (const header& h : r.headers) field(h.name, h.value);
-  for (std::size_t i = 0; i < r.static_header_count; ++i) field(r.static_headers[i].first, r.static_headers[i].second);
+  for (std::size_t i = 0; i < r.static_header_count; ++i) {
+    // Checked when compiled (static_field): written as they are.
+    out += r.static_headers[i].name;
+    out += ": ";
+    out += r.static_headers[i].value;
+    out += "\r\n";
+  }
   if (with_content_length) {
     out += "Content-Length: ";
     res = std::to_chars(num, num + sizeof num, content_length);

@@ -19,7 +19,7 @@ class stream;
 namespace calgate::net::http {
 
 // ASCII case-insensitive equality (field names, tokens). Inline: header lookups call it per field.
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     const char x = a[i], y = b[i];
@@ -27,6 +27,36 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   }
   return true;
 }
+
+// Fields the server writes itself (message framing): never taken from handlers.
+constexpr bool is_framing_field(std::string_view n) noexcept {
+  switch (n.size()) {
+    case 4: return iequals(n, "Date");
+    case 10: return iequals(n, "Connection");
+    case 14: return iequals(n, "Content-Length");
+    case 17: return iequals(n, "Transfer-Encoding");
+    default: return false;
+  }
+}
+
+// No CR or LF (which would split the head), and no ':' in a name.
+constexpr bool safe_field(std::string_view v, bool is_name) noexcept {
+  for (char c : v)
+    if (c == '\r' || c == '\n' || (is_name && c == ':')) return false;
+  return true;
+}
+
+// A response field fixed when compiled (string literals, as a hot route's
+// Content-Type): checked by the compiler, so the server writes it without
+// looking and without copying. A bad one does not compile.
+struct static_field {
+  std::string_view name, value;
+  consteval static_field(std::string_view n, std::string_view v) : name(n), value(v) {
+    if (n.empty() || !safe_field(n, true) || !safe_field(v, false) || is_framing_field(n))
+      throw "invalid static header field";  // in a consteval call: a compile error
+  }
+  constexpr static_field() = default;
+};
 
 struct header {
   std::string name;
@@ -91,13 +121,12 @@ struct response {
   // many bytes. Used for large or paced bodies.
   std::function<rt::task<std::error_code>(net::stream&)> body_writer;
   std::uint64_t content_length = 0;
-  // Fields whose name and value outlive the response (string literals, or
-  // configuration kept for the server's life), sent after `headers` without
-  // copying: the fixed fields of hot routes. At most max_static_headers.
+  // Fixed fields of hot routes (static_field: literals checked when compiled),
+  // sent after `headers` without copying. At most max_static_headers.
   static constexpr std::size_t max_static_headers = 4;
-  std::array<std::pair<std::string_view, std::string_view>, max_static_headers> static_headers{};
+  std::array<static_field, max_static_headers> static_headers{};
   std::size_t static_header_count = 0;
-  void add_static_header(std::string_view name, std::string_view value);  // throws std::length_error when full
+  void add_static_header(static_field f);  // throws std::length_error when full
 
   static response json(int status, std::string body);
   static response text(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
