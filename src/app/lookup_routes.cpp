@@ -105,7 +105,7 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
       index_of[i] = static_cast<std::ptrdiff_t>(asked.size());
       asked.push_back(id);
     }
-    auto results = co_await lookups->lookup(asked, q.time_min, q.time_max);
+    auto results = co_await lookups->lookup(std::move(asked), q.time_min, q.time_max);
 
     // Nothing could be answered because Exchange or the directory is down: a whole-request error.
     const auto failed = std::count_if(results.begin(), results.end(), [](const auto& u) { return transient(u.error); });

@@ -66,7 +66,7 @@ struct header {
 // An ordered header list with case-insensitive lookup.
 class headers {
  public:
-  void add(std::string name, std::string value) { v_.push_back({std::move(name), std::move(value)}); }
+  void add(std::string name, std::string value) { v_.emplace_back(std::move(name), std::move(value)); }
   // Replaces every field with this name by one.
   void set(std::string_view name, std::string value);
   void remove(std::string_view name);
