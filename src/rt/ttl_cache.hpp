@@ -19,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <new>
+#include <stdexcept>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -41,8 +42,31 @@ class ttl_cache {
 
   // The live value for key (marking it used), or nullptr. Expired entries are
   // dropped when met.
-  const V* get(std::string_view key, std::uint64_t now_ms) {
+  const V* get(std::string_view key, std::uint64_t now_ms) { return get(key, hash(key), now_ms); }
+
+  // For a batch of reads, so that their memory reads overlap instead of each
+  // waiting for the last: prepare() every key first (it starts reading the key's
+  // home slot and returns the hash to pass on), then prefetch() every hash (it
+  // starts reading the entry in that slot), then get() each. Only a hint: any
+  // order of calls gives the same answers.
+  std::size_t prepare(std::string_view key) const noexcept {
     const std::size_t h = hash(key);
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask()]);
+    return h;
+  }
+  void prefetch(std::size_t h) const noexcept {
+    if (size_ == 0) return;
+    const slot& s = slots_[h & mask()];
+    if (s.hash != h || s.e == nullptr) return;
+    // The entry and the key behind it (its size is not known without reading
+    // the entry): the usual keys, under 64 bytes, end within these lines.
+    const char* p = reinterpret_cast<const char*>(s.e);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + sizeof(entry));
+    __builtin_prefetch(p + sizeof(entry) + 63);
+  }
+  // get() with the key's hash from prepare().
+  const V* get(std::string_view key, std::size_t h, std::uint64_t now_ms) {
     const std::size_t i = find(key, h);
     if (i == npos) return nullptr;
     entry* e = slots_[i].e;
@@ -92,7 +116,7 @@ class ttl_cache {
     std::size_t hash;
     entry* older = nullptr;  // the queue, threaded through the entries
     entry* newer = nullptr;
-    std::size_t key_size = 0;
+    std::uint32_t key_size = 0;  // (create() refuses longer keys)
     bool used = false;  // read since it was stored or last reached the old end of the queue
 
     // The key's bytes follow the entry in the same allocation (see create()).
@@ -117,6 +141,7 @@ class ttl_cache {
   }
 
   static entry* create(std::string_view key, std::size_t h, V&& value, std::uint64_t expires_ms, std::uint64_t cost) {
+    if (key.size() > UINT32_MAX) throw std::length_error("ttl_cache: key too long");
     void* mem = ::operator new(sizeof(entry) + key.size());
     entry* e = nullptr;
     try {
@@ -125,7 +150,7 @@ class ttl_cache {
       ::operator delete(mem);
       throw;
     }
-    e->key_size = key.size();
+    e->key_size = static_cast<std::uint32_t>(key.size());
     if (!key.empty()) std::memcpy(static_cast<char*>(mem) + sizeof(entry), key.data(), key.size());
     return e;
   }

@@ -88,25 +88,37 @@ const std::error_category& lookup_category() noexcept {
 std::error_code make_error_code(lookup_errc e) noexcept { return {static_cast<int>(e), lookup_category()}; }
 
 // What one fetch learned about one mailbox (immutable once made; shared by
-// every lookup that reads it).
+// every lookup that reads it). What a cache hit reads comes first.
 struct lookup_service::fetched {
-  mailbox_ptr mailbox;    // whose answer (null for a failure shared by a whole batch)
-  std::error_code error;  // lookup_errc
-  std::string detail;
-  std::vector<proto::ews::calendar_event> events;
+  mailbox_ptr mailbox;  // whose answer (null for a failure shared by a whole batch)
   // The last merge of these events (lookups of one window repeat it), shared
   // with the results that read it: replaced, never changed, when another window
   // is asked. Mutable: a memo on an immutable answer, touched only on the loop thread.
-  struct merge {
-    sys_seconds start, end;
-    std::vector<busy_interval> busy;
-  };
-  mutable std::shared_ptr<const merge> merged;
+  mutable sys_seconds merged_start{}, merged_end{};
+  mutable std::shared_ptr<const std::vector<busy_interval>> merged;
+  std::error_code error;  // lookup_errc
+  std::string detail;
+  std::vector<proto::ews::calendar_event> events;
 
   busy_list busy_in(sys_seconds start, sys_seconds end) const {
-    if (!merged || merged->start != start || merged->end != end)
-      merged = std::make_shared<const merge>(merge{start, end, merge_busy(events, start, end)});
-    return busy_list(std::shared_ptr<const std::vector<busy_interval>>(merged, &merged->busy));
+    if (!merged || merged_start != start || merged_end != end) {
+      merged = std::make_shared<const std::vector<busy_interval>>(merge_busy(events, start, end));
+      merged_start = start;
+      merged_end = end;
+    }
+    // The caller's next read: the intervals.
+    __builtin_prefetch(merged->data());
+    return busy_list(merged);
+  }
+  // Start reading what a hit reads next (see lookup()): this answer's first
+  // fields, then its merge.
+  void prefetch() const noexcept {
+    const char* p = reinterpret_cast<const char*>(this);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 63);
+  }
+  void prefetch_merge() const noexcept {
+    if (merged) __builtin_prefetch(merged.get());
   }
 };
 
@@ -117,13 +129,19 @@ struct lookup_service::flight {
 // One lookup waiting for the flights it joined, or for its deadline.
 struct lookup_service::waiter {
   lookup_service* svc = nullptr;
-  std::vector<std::pair<std::string, fetched_ptr>> slots;  // (cache key, answer once known)
+  struct slot {
+    slot(std::string_view k, fetched_ptr a, std::string_view ad) : key(k), answer(std::move(a)), address(ad) {}
+    std::string key;          // cache and flight key (empty when answered at once)
+    fetched_ptr answer;       // once known
+    std::string_view address; // the mailbox's (lives as long as the lookup)
+  };
+  std::vector<slot> slots;
   rt::countdown pending{[this] { detach(); }};
   // Leaves the flights (they go on for the others).
   void detach() {
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].second) continue;
-      auto it = svc->inflight_.find(slots[i].first);
+      if (slots[i].answer) continue;
+      auto it = svc->inflight_.find(slots[i].key);
       if (it == svc->inflight_.end()) continue;
       std::erase_if(it->second->waiters, [&](const auto& p) { return p.first == this && p.second == i; });
     }
@@ -207,7 +225,7 @@ void lookup_service::complete(const std::string& key, const fetched_ptr& value) 
   std::unique_ptr<flight> f = std::move(it->second);
   inflight_.erase(it);
   for (auto [w, slot] : f->waiters) {
-    w->slots[slot].second = value;
+    w->slots[slot].answer = value;
     w->pending.done_one();
   }
 }
@@ -295,6 +313,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
 
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
   const window_suffix key_suffix(fs, fe);
+  const std::string_view suffix = key_suffix;
   // address + window: the cache and flight key, built in the service's scratch
   // (copied only for a miss). Always rebuilt before use after a suspension.
   std::string& key = key_scratch_;
@@ -305,16 +324,45 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   // asked address means it is the mailbox's.) The directory is asked for the
   // others. What this skips, the directory's cache would have answered: its
   // entries live longer than these.
-  std::vector<fetched_ptr> early(addresses.size());
+  //
+  // A warm lookup's time is mostly memory reads (the cache slot, the entry, the
+  // answer, its merge), so all addresses are probed in passes, each starting the
+  // reads the next one needs: they overlap instead of waiting one after another.
+  // The keys sit side by side in the scratch; nothing here suspends.
+  // Per address: its answer when found at once, then the waiter's slot that answers it.
+  struct per_address {
+    fetched_ptr early;
+    std::ptrdiff_t slot = -1;
+  };
+  std::vector<per_address> at(addresses.size());
   std::vector<std::string_view> ask_directory;
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
-    key.assign(addresses[i]).append(key_suffix);
-    if (auto hit = cached(key); hit && hit->mailbox) {
-      early[i] = std::move(hit);
-      continue;
+  {
+    std::vector<probe>& probes = probe_scratch_;
+    probes.resize(addresses.size());
+    key.clear();
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+      probes[i].at = key.size();
+      key.append(addresses[i]).append(suffix);
     }
-    if (ask_directory.empty()) ask_directory.reserve(addresses.size() - i);
-    ask_directory.push_back(addresses[i]);
+    auto key_of = [&](std::size_t i) {
+      return std::string_view(key.data() + probes[i].at, addresses[i].size() + suffix.size());
+    };
+    for (std::size_t i = 0; i < addresses.size(); ++i) probes[i].hash = cache_.prepare(key_of(i));
+    for (const probe& p : probes) cache_.prefetch(p.hash);
+    const std::uint64_t now = rt::loop::current().now_ms();
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+      probes[i].hit = cache_.get(key_of(i), probes[i].hash, now);
+      if (probes[i].hit) (*probes[i].hit)->prefetch();
+    }
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+      if (const fetched_ptr* hit = probes[i].hit; hit && (*hit)->mailbox) {
+        at[i].early = *hit;
+        at[i].early->prefetch_merge();
+        continue;
+      }
+      if (ask_directory.empty()) ask_directory.reserve(addresses.size() - i);
+      ask_directory.push_back(addresses[i]);
+    }
   }
   std::vector<rt::result<mailbox_ptr>> from_directory;
   if (!ask_directory.empty() && !dir_.resolve_cached(ask_directory, from_directory)) {
@@ -326,25 +374,23 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   waiter w;
   w.svc = this;
   w.slots.reserve(out.size());
-  std::vector<std::ptrdiff_t> slot_of(out.size(), -1);
   // Mailboxes asked twice (aliases, repeats) share a slot: found by address (the
   // window is the same for all), by a scan over the usual few, a map for large requests.
-  std::vector<std::string_view> slot_address;
-  slot_address.reserve(out.size());
   std::unordered_map<std::string_view, std::size_t> slot_by_address;
   auto find_slot = [&](std::string_view address) -> std::ptrdiff_t {
-    if (slot_address.size() <= 16) {
-      for (std::size_t s = 0; s < slot_address.size(); ++s)
-        if (slot_address[s] == address) return static_cast<std::ptrdiff_t>(s);
+    if (w.slots.size() <= 16) {
+      for (std::size_t s = 0; s < w.slots.size(); ++s)
+        if (w.slots[s].address == address) return static_cast<std::ptrdiff_t>(s);
       return -1;
     }
     if (slot_by_address.empty())
-      for (std::size_t s = 0; s < slot_address.size(); ++s) slot_by_address.emplace(slot_address[s], s);
+      for (std::size_t s = 0; s < w.slots.size(); ++s) slot_by_address.emplace(w.slots[s].address, s);
     auto it = slot_by_address.find(address);
     return it == slot_by_address.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
   };
   for (std::size_t i = 0, d = 0; i < out.size(); ++i) {
-    if (!early[i]) {
+    fetched_ptr& early = at[i].early;
+    if (!early) {
       rt::result<mailbox_ptr>& resolved = from_directory[d++];
       if (!resolved) {
         out[i].error = classify_directory(resolved.error());
@@ -362,30 +408,29 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     } else {
       // Owned through the answer, which holds its mailbox: shares the answer's count
       // (just read) instead of touching the mailbox's own.
-      out[i].mailbox = mailbox_ptr(early[i], early[i]->mailbox.get());
+      out[i].mailbox = mailbox_ptr(early, early->mailbox.get());
     }
     // The mailbox's address; for an early answer the asked one, which is the same
     // (and saves reading the mailbox). Lives as long as the lookup.
-    const std::string_view address = early[i] ? addresses[i] : std::string_view(out[i].mailbox->address);
+    const std::string_view address = early ? addresses[i] : std::string_view(out[i].mailbox->address);
     if (std::ptrdiff_t known = find_slot(address); known >= 0) {
-      slot_of[i] = known;
+      at[i].slot = known;
       continue;
     }
     const std::size_t slot = w.slots.size();
-    slot_of[i] = static_cast<std::ptrdiff_t>(slot);
-    slot_address.push_back(address);
+    at[i].slot = static_cast<std::ptrdiff_t>(slot);
     if (!slot_by_address.empty()) slot_by_address.emplace(address, slot);
-    fetched_ptr hit = std::move(early[i]);
+    fetched_ptr hit = std::move(early);
     if (!hit) {
       key.assign(address).append(key_suffix);
       hit = cached(key);
     }
     if (hit) {
       users_.cache_hit.inc();
-      w.slots.emplace_back(std::string(), std::move(hit));  // no key: nothing to leave on a stop
+      w.slots.emplace_back(std::string_view(), std::move(hit), address);  // no key: nothing to leave on a stop
       continue;
     }
-    w.slots.emplace_back(key, nullptr);
+    w.slots.emplace_back(key, nullptr, address);
     auto f = inflight_.find(key);
     if (f != inflight_.end()) {
       users_.joined.inc();
@@ -407,8 +452,8 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   }
 
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (slot_of[i] < 0) continue;
-    const fetched_ptr& f = w.slots[static_cast<std::size_t>(slot_of[i])].second;
+    if (at[i].slot < 0) continue;
+    const fetched_ptr& f = w.slots[static_cast<std::size_t>(at[i].slot)].answer;
     user_result& r = out[i];
     if (!f) {
       r.error = make_error_code(lookup_errc::timed_out);

@@ -162,6 +162,12 @@ class lookup_service {
   std::map<batch_key, std::vector<queued>> queue_;
   bool flush_scheduled_ = false;
   std::string key_scratch_;  // lookup()'s cache keys (reused: no allocation per lookup)
+  struct probe {
+    std::size_t at;  // the key's offset in key_scratch_
+    std::size_t hash;
+    const fetched_ptr* hit;  // into the cache: valid until it is next changed
+  };
+  std::vector<probe> probe_scratch_;  // lookup()'s first cache probes (reused likewise)
   std::uint64_t upstream_calls_ = 0;
   rt::task_group fetches_{"lookup-fetch"};
 

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -368,4 +370,86 @@ TEST_CASE("iequals: ASCII letters fold, nothing else does", "[http]") {
   CHECK_FALSE(iequals("Content-Length", "Content-Lengths"));
   CHECK_FALSE(iequals("Host", "Hos\x7b"));
   CHECK(iequals("", ""));
+}
+
+TEST_CASE("parser: fields of message after message reuse their storage and never carry old bytes", "[http][parser]") {
+  // The request is reused per connection; its cleared fields' storage is kept
+  // (a few small ones) for the next message's fields. Every message must read
+  // exactly its own fields, whatever the lengths before.
+  request_parser p({});
+  std::mt19937 rng(11);
+  for (int m = 0; m < 300; ++m) {
+    std::vector<std::pair<std::string, std::string>> want;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      // Mostly short values, now and then one past what is kept (128) or the buffers keep (1024).
+      const std::size_t len = rng() % 10 == 0 ? 100 + rng() % 2000 : rng() % 40;
+      want.emplace_back("X-F" + std::to_string(i) + std::string(rng() % 20, 'n'),
+                        std::string(len, static_cast<char>('a' + rng() % 26)));
+    }
+    std::string in = "GET /r HTTP/1.1\r\nHost: h\r\n";
+    for (const auto& [k, v] : want) in += k + ": " + v + "\r\n";
+    in += "\r\n";
+    auto r = parse_request(p, in);
+    REQUIRE(r.st == parse_status::complete);
+    const headers& got = p.message().headers;
+    REQUIRE(got.size() == want.size() + 1);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      REQUIRE(got.get(want[i].first) == std::optional<std::string_view>(want[i].second));
+    }
+    // Storage really is reused: a short value written where a longer one was
+    // keeps that one's capacity (a new string would hold 3 bytes inline).
+    if (m % 50 == 0) {
+      p.next();
+      REQUIRE(parse_request(p, "GET / HTTP/1.1\r\nHost: h\r\nAccept: application/json-text\r\n\r\n").st ==
+              parse_status::complete);
+      p.next();
+      REQUIRE(parse_request(p, "GET / HTTP/1.1\r\nHost: h\r\nAccept: abc\r\n\r\n").st == parse_status::complete);
+      CHECK(*p.message().headers.get("Accept") == "abc");
+      CHECK(p.message().headers.raw()[1].value.capacity() >= 21);
+    }
+    p.next();
+  }
+}
+
+TEST_CASE("headers: remove, set and clear keep order and counts; kept storage is bounded", "[http][head]") {
+  headers h;
+  h.add("A", "1");
+  h.add("b", "2");
+  h.add("a", "3");
+  h.add("C", "4");
+  REQUIRE(h.count("a") == 2);
+  h.remove("A");
+  REQUIRE(h.size() == 2);
+  REQUIRE(h.begin()->name == "b");
+  REQUIRE(*h.get("c") == "4");
+  REQUIRE_FALSE(h.has("a"));
+  h.set("B", "5");
+  REQUIRE(h.size() == 2);
+  REQUIRE(*h.get("b") == "5");
+  h.add("D", "6");  // lands in storage a removed field left
+  std::vector<std::string> order;
+  for (const header& f : h) order.push_back(f.name + "=" + f.value);
+  REQUIRE(order == std::vector<std::string>{"C=4", "B=5", "D=6"});
+  REQUIRE(h.raw().size() == 3);
+
+  h.clear();
+  REQUIRE(h.empty());
+  REQUIRE(h.begin() == h.end());
+  REQUIRE_FALSE(h.get("C"));
+  // Twelve fields, the first one long: after a clear only the first eight fields'
+  // storage is kept, and not the long one's.
+  for (int i = 0; i < 12; ++i) h.add("F" + std::to_string(i), std::string(i == 0 ? 3000 : 100, 'v'));
+  h.clear();
+  for (int i = 0; i < 12; ++i) {
+    header& f = h.add_empty();
+    REQUIRE(f.name.empty());
+    REQUIRE(f.value.empty());
+    if (i == 0 || i >= static_cast<int>(headers::spare_fields)) {
+      CHECK(f.value.capacity() < 100);
+    } else {
+      CHECK(f.value.capacity() >= 100);
+    }
+  }
+  REQUIRE(h.size() == 12);
 }

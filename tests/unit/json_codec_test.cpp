@@ -261,6 +261,19 @@ TEST_CASE("json: duplicate keys are refused unless allowed, then the last wins",
   REQUIRE(m.get_int("/k200").error() == errc::not_found);
   REQUIRE(m.get_int("/k").error() == errc::not_found);
   REQUIRE(parse_error(many + ",\"k150\":0}") == errc::duplicate_key);
+  // Around the size where the names stop being compared one by one (12): a repeat
+  // of the first name as the 12th, 13th or 14th member, and between two late ones.
+  for (int n = 11; n <= 13; ++n) {
+    std::string o = "{";
+    for (int i = 0; i < n; ++i) o += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+    REQUIRE(document::parse(o + "}"));
+    REQUIRE(parse_error(o + ",\"k0\":1}") == errc::duplicate_key);
+    REQUIRE(parse_error(o + ",\"x\":1,\"k" + std::to_string(n - 1) + "\":1}") == errc::duplicate_key);
+  }
+  // A repeated name is found where a reader meets it: before a later member's too-deep value.
+  const std::string deep = std::string(100, '[') + std::string(100, ']');  // deeper than the default 64
+  REQUIRE(parse_error(R"({"b":)" + deep + "}") == errc::too_deep);
+  REQUIRE(parse_error(R"({"a":1,"a":2,"b":)" + deep + "}") == errc::duplicate_key);
 
   json::limits lax;
   lax.allow_duplicate_keys = true;

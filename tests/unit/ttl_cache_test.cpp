@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "rt/ttl_cache.hpp"
 
@@ -142,4 +143,48 @@ TEST_CASE("ttl cache: without eviction, exactly the unexpired keys are found thr
     REQUIRE((got != nullptr) == (vm.second > now));
   }
   CHECK(c.size() <= model.size());
+}
+
+TEST_CASE("ttl cache: batched reads (prepare, prefetch, get by hash) answer as single reads do", "[cache]") {
+  // Two caches given the same operations; one is read in batches of up to 12
+  // keys (repeats included), the other one key at a time. Answers, sizes and
+  // costs must agree, and the pointers of one batch must stay valid to its end.
+  ttl_cache<int> batched(300), single(300);
+  std::mt19937 rng(7);
+  std::uint64_t now = 0;
+  for (int round = 0; round < 4000; ++round) {
+    now += rng() % 4;
+    for (int p = static_cast<int>(rng() % 4); p > 0; --p) {
+      std::string k = key(static_cast<int>(rng() % 400));
+      int v = static_cast<int>(rng() % 1000);
+      std::uint64_t exp = now + 1 + rng() % 300;
+      std::uint64_t cost = 1 + rng() % 4;
+      batched.put(k, v, exp, cost);
+      single.put(k, v, exp, cost);
+    }
+    std::vector<std::string> keys(1 + rng() % 12);
+    for (auto& k : keys) k = key(static_cast<int>(rng() % 400));
+    if (keys.size() > 2) keys[2] = keys[0];  // a repeat within the batch
+    std::vector<std::size_t> hashes;
+    for (const auto& k : keys) hashes.push_back(batched.prepare(k));
+    for (std::size_t h : hashes) batched.prefetch(h);
+    std::vector<const int*> got;
+    for (std::size_t i = 0; i < keys.size(); ++i) got.push_back(batched.get(keys[i], hashes[i], now));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const int* want = single.get(keys[i], now);
+      REQUIRE((got[i] != nullptr) == (want != nullptr));
+      if (want) REQUIRE(*got[i] == *want);
+    }
+    REQUIRE(batched.size() == single.size());
+    REQUIRE(batched.cost() == single.cost());
+  }
+  // A hash prepared while the table was empty, and a prefetch of a hash nothing has.
+  ttl_cache<int> empty(10);
+  const std::size_t h = empty.prepare("nobody|1|2");
+  empty.prefetch(h);
+  CHECK(empty.get("nobody|1|2", h, 0) == nullptr);
+  empty.put("nobody|1|2", 5, 100, 1);
+  empty.prefetch(h);
+  REQUIRE(empty.get("nobody|1|2", h, 0) != nullptr);
+  CHECK(*empty.get("nobody|1|2", h, 0) == 5);
 }

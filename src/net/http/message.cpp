@@ -2,6 +2,7 @@
 
 #include "rt/json_string.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -9,30 +10,59 @@
 
 namespace calgate::net::http {
 
+void headers::add(std::string name, std::string value) {
+  header& h = add_empty();
+  h.name = std::move(name);
+  h.value = std::move(value);
+}
+
+header& headers::add_empty() {
+  if (n_ < v_.size()) {
+    header& h = v_[n_++];
+    h.name.clear();
+    h.value.clear();
+    return h;
+  }
+  header& h = v_.emplace_back();
+  ++n_;
+  return h;
+}
+
+void headers::clear() noexcept {
+  if (v_.size() > spare_fields) v_.resize(spare_fields);  // shrinking: no allocation
+  for (header& h : v_) {
+    if (h.name.capacity() > spare_bytes) std::string().swap(h.name);
+    if (h.value.capacity() > spare_bytes) std::string().swap(h.value);
+  }
+  n_ = 0;
+}
+
 void headers::set(std::string_view name, std::string value) {
   remove(name);
-  v_.push_back({std::string(name), std::move(value)});
+  add(std::string(name), std::move(value));
 }
 
 void headers::remove(std::string_view name) {
-  std::erase_if(v_, [&](const header& h) { return iequals(h.name, name); });
+  const auto live = v_.begin() + static_cast<std::ptrdiff_t>(n_);
+  const auto kept = std::remove_if(v_.begin(), live, [&](const header& h) { return iequals(h.name, name); });
+  n_ = static_cast<std::size_t>(kept - v_.begin());  // the rest, moved from, are kept for storage
 }
 
 std::optional<std::string_view> headers::get(std::string_view name) const noexcept {
-  for (const header& h : v_)
+  for (const header& h : *this)
     if (iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
 }
 
 std::size_t headers::count(std::string_view name) const noexcept {
   std::size_t n = 0;
-  for (const header& h : v_)
+  for (const header& h : *this)
     if (iequals(h.name, name)) ++n;
   return n;
 }
 
 bool headers::has_token(std::string_view name, std::string_view token) const noexcept {
-  for (const header& h : v_) {
+  for (const header& h : *this) {
     if (!iequals(h.name, name)) continue;
     std::string_view v = h.value;
     while (!v.empty()) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <system_error>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,9 +65,16 @@ struct header {
 };
 
 // An ordered header list with case-insensitive lookup.
+//
+// Cleared fields keep their storage (a few small ones, see clear()) for the
+// next fields: a parser's request, reused message after message, then
+// allocates nothing for its usual fields.
 class headers {
  public:
-  void add(std::string name, std::string value) { v_.emplace_back(std::move(name), std::move(value)); }
+  void add(std::string name, std::string value);
+  // A new, empty field at the end (in kept storage when there is some), for a
+  // parser to fill in place.
+  header& add_empty();
   // Replaces every field with this name by one.
   void set(std::string_view name, std::string value);
   void remove(std::string_view name);
@@ -76,15 +84,21 @@ class headers {
   // True if a comma-separated field (Connection, Expect, ...) lists token.
   bool has_token(std::string_view name, std::string_view token) const noexcept;
 
-  std::size_t size() const noexcept { return v_.size(); }
-  bool empty() const noexcept { return v_.empty(); }
-  void clear() noexcept { v_.clear(); }
-  auto begin() const noexcept { return v_.begin(); }
-  auto end() const noexcept { return v_.end(); }
-  std::vector<header>& raw() noexcept { return v_; }
+  std::size_t size() const noexcept { return n_; }
+  bool empty() const noexcept { return n_ == 0; }
+  // Keeps the storage of up to spare_fields fields of at most spare_bytes each.
+  void clear() noexcept;
+  auto begin() const noexcept { return v_.cbegin(); }
+  auto end() const noexcept { return v_.cbegin() + static_cast<std::ptrdiff_t>(n_); }
+  std::span<header> raw() noexcept { return {v_.data(), n_}; }
+  header& operator[](std::size_t i) noexcept { return v_[i]; }
+
+  static constexpr std::size_t spare_fields = 8;
+  static constexpr std::size_t spare_bytes = 128;  // a kept name or value holds at most this much
 
  private:
-  std::vector<header> v_;
+  std::vector<header> v_;  // the fields, then (from n_ on) emptied ones kept for their storage
+  std::size_t n_ = 0;
 };
 
 struct request {

@@ -24,6 +24,7 @@ class parser_core {
     header_count_ = 0;
     field_.clear();
     value_.clear();
+    field_open_ = false;
     error_status_ = 0;
     error_.clear();
     req_.clear();
@@ -189,10 +190,22 @@ class parser_core {
     s->req_.target.append(at, n);
     return 0;
   }
+  // A field is written straight into the message's header list (in storage
+  // kept from earlier messages); trailers (of responses; a request's are
+  // refused) go to scratch buffers and are dropped.
   static int on_header_field(llhttp_t* p, const char* at, size_t n) {
     parser_core* s = self(p);
-    if (s->headers_done_ && s->type_ == HTTP_REQUEST) return user_error(p, 400, "trailer fields are not accepted");
-    s->field_.append(at, n);
+    if (s->headers_done_) {
+      if (s->type_ == HTTP_REQUEST) return user_error(p, 400, "trailer fields are not accepted");
+      s->field_.append(at, n);
+      return 0;
+    }
+    if (!s->field_open_) {
+      s->hdrs().add_empty();
+      s->field_open_ = true;
+    }
+    http::headers& h = s->hdrs();
+    h[h.size() - 1].name.append(at, n);
     return 0;
   }
   static int on_header_field_complete(llhttp_t* p) {
@@ -202,16 +215,31 @@ class parser_core {
     return 0;
   }
   static int on_header_value(llhttp_t* p, const char* at, size_t n) {
-    self(p)->value_.append(at, n);
+    parser_core* s = self(p);
+    if (s->headers_done_) {
+      s->value_.append(at, n);
+      return 0;
+    }
+    if (!s->field_open_) return user_error(p, 400, "header value without a field name");
+    http::headers& h = s->hdrs();
+    h[h.size() - 1].value.append(at, n);
     return 0;
   }
   static int on_header_value_complete(llhttp_t* p) {
     parser_core* s = self(p);
+    if (s->headers_done_) {
+      s->field_.clear();
+      s->value_.clear();
+      return 0;
+    }
+    if (!s->field_open_) return user_error(p, 400, "header value without a field name");
+    http::headers& h = s->hdrs();
+    std::string& v = h[h.size() - 1].value;
     // llhttp keeps trailing whitespace of a value; RFC 9110 says to drop it.
-    while (!s->value_.empty() && (s->value_.back() == ' ' || s->value_.back() == '\t')) s->value_.pop_back();
-    if (!s->headers_done_) s->hdrs().add(std::move(s->field_), std::move(s->value_));  // trailers are dropped
-    s->field_.clear();
-    s->value_.clear();
+    std::size_t end = v.size();
+    while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t')) --end;
+    v.resize(end);
+    s->field_open_ = false;
     return 0;
   }
   static int on_headers_complete(llhttp_t* p) {
@@ -302,7 +330,8 @@ class parser_core {
 
   scan_state scan_;
   std::size_t header_count_ = 0;
-  std::string field_;
+  bool field_open_ = false;  // a field's name was begun (its value is not complete yet)
+  std::string field_;        // a trailer field's name and value (dropped)
   std::string value_;
 };
 

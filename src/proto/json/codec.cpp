@@ -320,9 +320,10 @@ rt::result<std::optional<std::string_view>> value::opt_string(std::string_view p
 
 namespace {
 
-// What simdjson leaves to us, in document order (children before their
-// object's names, as a depth-first reader meets them): nesting deeper than
-// max_depth, non-finite numbers, and duplicate member names unless allowed.
+// What simdjson leaves to us, in document order (a member's value before the
+// next member's name; past the first linear_members names of an object, its
+// names after all its values): nesting deeper than max_depth, non-finite
+// numbers, and duplicate member names unless allowed.
 struct checker {
   const limits& lim;
   std::size_t max_depth;
@@ -342,28 +343,32 @@ struct checker {
       case element_type::OBJECT: {
         if (depth >= max_depth) return err(errc::too_deep);
         simdjson::dom::object o = e.get_object().value_unsafe();
-        for (simdjson::dom::key_value_pair kv : o)
+        // The usual small object: its names are compared as its members are
+        // checked (one pass); a larger one is sorted afterwards.
+        std::string_view names[linear_members];
+        std::size_t n = 0;
+        bool large = false;
+        for (simdjson::dom::key_value_pair kv : o) {
           if (auto ec = check(kv.value, depth + 1)) return ec;
-        return lim.allow_duplicate_keys ? std::error_code{} : unique_names(o);
+          if (lim.allow_duplicate_keys || large) continue;
+          if (n == linear_members) {
+            large = true;
+            continue;
+          }
+          for (std::size_t j = 0; j < n; ++j)
+            if (names[j] == kv.key) return err(errc::duplicate_key);
+          names[n++] = kv.key;
+        }
+        return large ? unique_names(o) : std::error_code{};
       }
       default: return {};
     }
   }
 
+  // Sorts the names of a large object to find a repeat.
   static std::error_code unique_names(simdjson::dom::object o) {
-    const std::size_t n = o.size();
-    if (n <= linear_members) {
-      std::string_view names[linear_members];
-      std::size_t i = 0;
-      for (simdjson::dom::key_value_pair kv : o) {
-        for (std::size_t j = 0; j < i; ++j)
-          if (names[j] == kv.key) return err(errc::duplicate_key);
-        names[i++] = kv.key;
-      }
-      return {};
-    }
     std::vector<std::string_view> names;
-    names.reserve(n);
+    names.reserve(o.size());
     for (simdjson::dom::key_value_pair kv : o) names.push_back(kv.key);
     std::sort(names.begin(), names.end());
     return std::adjacent_find(names.begin(), names.end()) == names.end() ? std::error_code{} : err(errc::duplicate_key);
