@@ -1,7 +1,9 @@
 #include "app/lookup_routes.hpp"
 
 #include <algorithm>
+#include <array>
 #include <memory>
+#include <span>
 #include <unordered_set>
 
 #include "proto/connector/lookup_protocol.hpp"
@@ -83,27 +85,35 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     std::vector<std::string_view> asked;  // borrowed from q, which outlives the lookup
     asked.reserve(std::min<std::size_t>(q.items.size(), api.max_calendars));
     constexpr std::ptrdiff_t refused = -1, repeat = -2;
-    std::vector<std::ptrdiff_t> index_of(q.items.size(), refused);  // into asked, or refused, or repeat
+    // Per id: its place in asked, or refused, or repeat (inline for the usual request).
+    constexpr std::size_t inline_ids = 64;
+    std::array<std::ptrdiff_t, inline_ids> small_index;
+    std::vector<std::ptrdiff_t> large_index;
+    if (q.items.size() > inline_ids) large_index.resize(q.items.size());
+    const std::span<std::ptrdiff_t> index_of =
+        q.items.size() > inline_ids ? std::span<std::ptrdiff_t>(large_index)
+                                    : std::span<std::ptrdiff_t>(small_index.data(), q.items.size());
     // Repeats: found by a scan over the usual few earlier ids, a hash set for large requests.
     constexpr std::size_t scan_limit = 16;
     std::unordered_set<std::string_view> seen;
     if (q.items.size() > scan_limit) seen.reserve(q.items.size());
     auto first_time = [&](std::size_t i) {
       if (q.items.size() <= scan_limit) {
-        const auto end = q.items.begin() + static_cast<std::ptrdiff_t>(i);
-        return std::find(q.items.begin(), end, q.items[i]) == end;
+        for (std::size_t j = 0; j < i; ++j)
+          if (q.items[j] == q.items[i]) return false;
+        return true;
       }
       return seen.insert(q.items[i]).second;
     };
     for (std::size_t i = 0; i < q.items.size(); ++i) {
-      const std::string& id = q.items[i];
+      index_of[i] = refused;
       if (!first_time(i)) {
         index_of[i] = repeat;
         continue;
       }
       if (asked.size() >= api.max_calendars) continue;  // refused
       index_of[i] = static_cast<std::ptrdiff_t>(asked.size());
-      asked.push_back(id);
+      asked.push_back(q.items[i]);
     }
     auto results = co_await lookups->lookup(std::move(asked), q.time_min, q.time_max);
 
@@ -118,7 +128,7 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     for (const auto& u : results) intervals += u.busy.size();
     google::response_writer out(q, q.items.size(), intervals);
     for (std::size_t i = 0; i < q.items.size(); ++i) {
-      const std::string& id = q.items[i];
+      const std::string_view id = q.items[i];
       if (index_of[i] == repeat) continue;
       if (index_of[i] == refused) {
         out.error(id, "calendar", "tooManyCalendarsRequested");

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -512,4 +513,30 @@ TEST_CASE("google freebusy: error envelopes", "[google]") {
     CHECK(*d.get_string("/error/status") == status);
     CHECK(*d.get_int("/error/code") == code);
   }
+}
+
+TEST_CASE("google freeBusy: the id list keeps ids in order, in one buffer", "[google]") {
+  id_list l;
+  CHECK(l.empty());
+  CHECK(l.begin() == l.end());
+  std::vector<std::string> want;
+  for (int i = 0; i < 300; ++i) {  // grows past any reservation; views are read after
+    want.push_back(std::string(static_cast<std::size_t>(i % 7), 'x') + "id" + std::to_string(i) + "@example.com");
+    l.push_back(want.back());
+  }
+  l.push_back("");  // the list itself takes an empty id (the parser refuses one earlier)
+  want.push_back("");
+  REQUIRE(l.size() == want.size());
+  CHECK(l == want);
+  std::size_t i = 0;
+  for (std::string_view id : l) CHECK(id == want[i++]);
+  CHECK(i == want.size());
+  CHECK(l.at(5) == want[5]);
+  CHECK_THROWS_AS(l.at(want.size()), std::out_of_range);
+  CHECK(std::find(l.begin(), l.end(), std::string_view("id8@example.com")) == l.end());  // it is "xid8@..."
+  CHECK(std::find(l.begin(), l.end(), std::string_view("id14@example.com")) != l.end());  // 14 % 7 = 0
+  const id_list small{"a@x", "b@x"};
+  CHECK(small == std::vector<std::string>{"a@x", "b@x"});
+  CHECK_FALSE(small == std::vector<std::string>{"a@x"});
+  CHECK_FALSE(small == std::vector<std::string>{"a@x", "c@x"});
 }

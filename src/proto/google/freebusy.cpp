@@ -96,7 +96,8 @@ void append_utc_millis(std::string& out, std::chrono::sys_seconds t) {
   out.insert(out.size() - 1, ".000");
 }
 
-std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim) {
+std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim,
+                                                       std::size_t body_bytes) {
   freebusy_request out;
   const request_members m(root);
 
@@ -131,7 +132,8 @@ std::variant<freebusy_request, api_error> read_request(const json::view& root, c
 
   if (const std::optional<json::view>& items = m.items; items && !items->is_null()) {
     if (!items->is_array()) return invalid_items("Invalid items: expected an array of {\"id\": string}.");
-    out.items.reserve(items->size());
+    // Room for the usual ids at once (they cannot be longer than the body).
+    out.items.reserve(items->size(), std::min(body_bytes, 64 * items->size()));
     std::optional<api_error> bad;
     items->each_item([&](const json::view& item) {
       std::optional<json::view> id = item.member("id");  // nullopt for a non-object too
@@ -140,7 +142,7 @@ std::variant<freebusy_request, api_error> read_request(const json::view& root, c
         if (auto v = id->as_string()) s = *v;
       if (!s) bad = invalid_items("Invalid items: each entry must be an object with a string id.");
       else if (s->empty()) bad = invalid_items("Invalid items: empty calendar id.");
-      else out.items.emplace_back(*s);
+      else out.items.push_back(*s);
       return !bad;
     });
     if (bad) return std::move(*bad);
@@ -159,7 +161,7 @@ std::variant<freebusy_request, api_error> parse_request(std::string_view body, c
   std::variant<freebusy_request, api_error> out = parse_error();
   // Read straight from the parser's buffers (no tree): everything kept is copied out.
   auto parsed = json::read(body, jl, [&](const json::view& root) {
-    if (root.is_object()) out = read_request(root, lim);
+    if (root.is_object()) out = read_request(root, lim, body.size());
   });
   if (!parsed) return parse_error();
   return out;
@@ -169,7 +171,7 @@ response_writer::response_writer(const freebusy_request& r, std::size_t expected
                                  std::size_t expected_intervals)
     : r_(r) {
   std::size_t ids = 0;
-  for (const std::string& id : r.items) ids += id.size();
+  for (std::string_view id : r.items) ids += id.size();
   out_.reserve(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals);
   out_ += R"({"kind":"calendar#freeBusy","timeMin":")";
   append_utc_millis(out_, r.time_min);
@@ -274,7 +276,7 @@ std::string format_response(const freebusy_request& r, const std::vector<calenda
     for (const auto& [start, end] : *busy) out.busy(start, end);
     out.end_busy();
   }
-  for (const std::string& id : r.items)
+  for (std::string_view id : r.items)
     if (written.insert(id)) out.error(id, "global", "internalError");
   return out.finish();
 }
