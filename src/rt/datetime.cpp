@@ -82,6 +82,11 @@ char* put2(char* p, unsigned v) {
 }  // namespace
 
 void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes offset) {
+  char buf[max_datetime_chars];
+  out.append(buf, static_cast<std::size_t>(write_with_offset(buf, t, offset) - buf));
+}
+
+char* write_with_offset(char* p, sys_seconds t, std::chrono::minutes offset) noexcept {
   // Written by hand (this runs for every busy interval of every answer): days to
   // civil date after Howard Hinnant's days_from_civil inverse, then fixed-width digits.
   const std::int64_t secs = (t + offset).time_since_epoch().count();
@@ -98,8 +103,7 @@ void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes of
     std::size_t size = 0;
   };
   thread_local last_date memo;
-  char buf[48];
-  char* p = buf;
+  static_assert(sizeof memo.text + 16 <= max_datetime_chars);
   if (memo.days != days) {
     const std::int64_t z = days + 719468;
     const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -123,7 +127,7 @@ void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes of
     memo.size = static_cast<std::size_t>(d - memo.text);
     memo.days = days;
   }
-  std::memcpy(p, memo.text, memo.size);
+  std::memcpy(p, memo.text, sizeof memo.text);  // a fixed size copies inline; the rest is overwritten
   p += memo.size;
   *p++ = 'T';
   const auto r = static_cast<unsigned>(rem);
@@ -142,7 +146,7 @@ void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes of
     *p++ = ':';
     p = put2(p, static_cast<unsigned>(o % 60));
   }
-  out.append(buf, static_cast<std::size_t>(p - buf));
+  return p;
 }
 
 std::string format_with_offset(sys_seconds t, std::chrono::minutes offset) {

@@ -28,5 +28,9 @@ std::string format_utc(sys_seconds t);
 std::string format_with_offset(sys_seconds t, std::chrono::minutes offset);
 // The same, appended to `out` (no allocation of its own).
 void append_with_offset(std::string& out, sys_seconds t, std::chrono::minutes offset);
+// The same, written at p, which must have room for max_datetime_chars (more
+// than is written); returns the end of what was written.
+inline constexpr std::size_t max_datetime_chars = 48;
+char* write_with_offset(char* p, sys_seconds t, std::chrono::minutes offset) noexcept;
 
 }  // namespace calgate::rt

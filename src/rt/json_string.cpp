@@ -18,6 +18,12 @@ constexpr auto special = [] {
 
 }  // namespace
 
+std::size_t json_plain_size(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size() && !special[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';

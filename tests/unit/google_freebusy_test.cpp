@@ -540,3 +540,49 @@ TEST_CASE("google freeBusy: the id list keeps ids in order, in one buffer", "[go
   CHECK_FALSE(small == std::vector<std::string>{"a@x"});
   CHECK_FALSE(small == std::vector<std::string>{"a@x", "c@x"});
 }
+
+TEST_CASE("google freeBusy: the writer grows its buffer and mixes escaped and plain ids", "[google]") {
+  // Sized for nothing (expected 0 calendars, 0 intervals, no ids in the request):
+  // every write past the first few bytes grows the buffer. Ids alternate between
+  // plain ones and ones that need escaping; the result must read back exactly.
+  for (const char* zone : {"", "Asia/Kolkata"}) {
+    auto r = window("2030-01-07T00:00:00Z", "2030-01-14T00:00:00Z", zone);
+    response_writer w(r, 0, 0);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 120; ++i) {
+      std::string id = "user" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 40), 'p') + "@x";
+      if (i % 3 == 1) id.insert(2, "\"\\\n\xC3\xBC");
+      ids.push_back(id);
+      if (i % 5 == 4) {
+        w.error(id, "global", "notFound");
+        continue;
+      }
+      w.begin_busy(id);
+      for (int k = 0; k < i % 9; ++k)
+        w.busy(r.time_min + std::chrono::hours(2 * k + 1), r.time_min + std::chrono::hours(2 * k + 2));
+      w.end_busy();
+    }
+    const std::string out = w.finish();
+    auto d = parse_json(out);
+    CHECK(*d.get_string("/timeMin") == "2030-01-07T00:00:00.000Z");
+    CHECK(*d.get_string("/timeMax") == "2030-01-14T00:00:00.000Z");
+    auto cals = d.root().member("calendars");
+    REQUIRE(cals != nullptr);
+    REQUIRE(cals->size() == ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto& m = cals->members()[i];
+      REQUIRE(m.key == ids[i]);
+      if (i % 5 == 4) {
+        CHECK(*m.value.get_string("/errors/0/reason") == "notFound");
+        continue;
+      }
+      auto busy = m.value.get_array("/busy");
+      REQUIRE(busy);
+      REQUIRE(busy->size() == i % 9);
+      if (!busy->empty()) {
+        const std::string first(*m.value.get_string("/busy/0/start"));
+        CHECK(first == (*zone ? "2030-01-07T06:30:00+05:30" : "2030-01-07T01:00:00Z"));
+      }
+    }
+  }
+}

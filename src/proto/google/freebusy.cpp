@@ -1,6 +1,7 @@
 #include "proto/google/freebusy.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 
 #include "proto/json/view.hpp"
@@ -89,12 +90,6 @@ api_error invalid_items(std::string message) {
   return make_error(400, "global", "invalid", std::move(message), "items", "parameter");
 }
 
-// "2030-01-07T00:00:00.000Z": Google's echo of the window carries milliseconds
-// (google.md §1.3); our instants are whole seconds, so they are always .000.
-void append_utc_millis(std::string& out, std::chrono::sys_seconds t) {
-  rt::append_with_offset(out, t, std::chrono::minutes(0));  // ends in 'Z'
-  out.insert(out.size() - 1, ".000");
-}
 
 std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim,
                                                        std::size_t body_bytes) {
@@ -172,24 +167,51 @@ response_writer::response_writer(const freebusy_request& r, std::size_t expected
     : r_(r) {
   std::size_t ids = 0;
   for (std::string_view id : r.items) ids += id.size();
-  out_.reserve(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals);
-  out_ += R"({"kind":"calendar#freeBusy","timeMin":")";
-  append_utc_millis(out_, r.time_min);
-  out_ += R"(","timeMax":")";
-  append_utc_millis(out_, r.time_max);
-  out_ += R"(","calendars":{)";
+  // What the answer usually needs, and the most any single write asks room for
+  // (an interval asks for more than it writes), so that it is not outgrown.
+  out_.resize(160 + ids + 48 * std::max(expected_calendars, r.items.size()) + 70 * expected_intervals + 128);
+  put(R"({"kind":"calendar#freeBusy","timeMin":")");
+  put_utc_millis(r.time_min);
+  put(R"(","timeMax":")");
+  put_utc_millis(r.time_max);
+  put(R"(","calendars":{)");
+}
+
+void response_writer::grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), at_ + n)); }
+
+// "2030-01-07T00:00:00.000Z": Google's echo of the window carries milliseconds
+// (google.md §1.3); our instants are whole seconds, so they are always .000.
+void response_writer::put_utc_millis(std::chrono::sys_seconds t) {
+  char* start = room(rt::max_datetime_chars + 4);
+  char* p = rt::write_with_offset(start, t, std::chrono::minutes(0));  // ends in 'Z'
+  std::memcpy(p - 1, ".000Z", 5);
+  at_ += static_cast<std::size_t>(p + 4 - start);
+}
+
+void response_writer::put_json_string(std::string_view s) {
+  if (rt::json_plain_size(s) == s.size()) {
+    char* p = room(s.size() + 2);
+    *p = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    at_ += s.size() + 2;
+    return;
+  }
+  out_.resize(at_);  // escaping appends to the string itself
+  rt::append_json_string(out_, s);
+  at_ = out_.size();
 }
 
 void response_writer::open_calendar(std::string_view id) {
-  if (!first_calendar_) out_ += ',';
+  if (!first_calendar_) put(",");
   first_calendar_ = false;
-  rt::append_json_string(out_, id);
-  out_ += ":{";
+  put_json_string(id);
+  put(":{");
 }
 
 void response_writer::begin_busy(std::string_view id) {
   open_calendar(id);
-  out_ += R"("busy":[)";
+  put(R"("busy":[)");
   first_interval_ = true;
 }
 
@@ -208,31 +230,39 @@ void response_writer::busy(std::chrono::sys_seconds start, std::chrono::sys_seco
 void response_writer::flush_pending() {
   if (!pending_) return;
   auto offset = [&](std::chrono::sys_seconds t) { return r_.zone ? r_.zone->offset_at(t) : std::chrono::minutes(0); };
-  out_ += first_interval_ ? R"({"start":")" : R"(,{"start":")";
+  // One interval, written at once.
+  constexpr std::string_view open = R"(,{"start":")", middle = R"(","end":")", close = R"("})";
+  char* const start = room(open.size() + middle.size() + close.size() + 2 * rt::max_datetime_chars);
+  char* p = start;
+  const std::string_view lead = first_interval_ ? open.substr(1) : open;
   first_interval_ = false;
-  rt::append_with_offset(out_, pending_->first, offset(pending_->first));
-  out_ += R"(","end":")";
-  rt::append_with_offset(out_, pending_->second, offset(pending_->second));
-  out_ += R"("})";
+  p = std::copy(lead.begin(), lead.end(), p);
+  p = rt::write_with_offset(p, pending_->first, offset(pending_->first));
+  p = std::copy(middle.begin(), middle.end(), p);
+  p = rt::write_with_offset(p, pending_->second, offset(pending_->second));
+  p = std::copy(close.begin(), close.end(), p);
+  at_ += static_cast<std::size_t>(p - start);
   pending_.reset();
 }
 
 void response_writer::end_busy() {
   flush_pending();
-  out_ += "]}";
+  put("]}");
 }
 
 void response_writer::error(std::string_view id, std::string_view domain, std::string_view reason) {
   open_calendar(id);
-  out_ += R"("errors":[{"domain":)";
-  rt::append_json_string(out_, domain);
-  out_ += R"(,"reason":)";
-  rt::append_json_string(out_, reason);
-  out_ += R"(}],"busy":[]})";
+  put(R"("errors":[{"domain":)");
+  put_json_string(domain);
+  put(R"(,"reason":)");
+  put_json_string(reason);
+  put(R"(}],"busy":[]})");
 }
 
 std::string response_writer::finish() {
-  out_ += "}}";
+  put("}}");
+  out_.resize(at_);
+  at_ = 0;
   return std::move(out_);
 }
 

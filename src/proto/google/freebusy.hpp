@@ -12,6 +12,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -177,10 +178,24 @@ class response_writer {
  private:
   void open_calendar(std::string_view id);  // ,"id":{
   void flush_pending();
+  // Where to write next, with room for n bytes.
+  char* room(std::size_t n) {
+    if (n > out_.size() - at_) grow(n);
+    return out_.data() + at_;
+  }
+  void grow(std::size_t n);
+  void put(std::string_view s) {
+    std::memcpy(room(s.size()), s.data(), s.size());
+    at_ += s.size();
+  }
+  void put_json_string(std::string_view s);
+  void put_utc_millis(std::chrono::sys_seconds t);
 
   // The body, written directly: its shape is fixed, and only ids need escaping.
+  // out_ is sized ahead (resized, never appended to) and cut to at_ by finish().
   const freebusy_request& r_;
   std::string out_;
+  std::size_t at_ = 0;  // bytes written
   bool first_calendar_ = true, first_interval_ = true;
   std::optional<std::pair<std::chrono::sys_seconds, std::chrono::sys_seconds>> pending_;  // not yet written (may grow)
 };
