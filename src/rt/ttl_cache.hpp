@@ -17,12 +17,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <new>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "rt/hash.hpp"
 
 namespace calgate::rt {
 
@@ -128,7 +129,8 @@ class ttl_cache {
   };
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
-  static std::size_t hash(std::string_view k) noexcept { return std::hash<std::string_view>{}(k); }
+  // Seeded per cache: keys are built from what callers ask for.
+  std::size_t hash(std::string_view k) const noexcept { return seeded_hash(seed_, k); }
   std::size_t mask() const noexcept { return slots_.size() - 1; }
 
   std::size_t find(std::string_view key, std::size_t h) const noexcept {
@@ -221,6 +223,7 @@ class ttl_cache {
     }
   }
 
+  std::uint64_t seed_ = random_seed();
   std::uint64_t max_cost_;
   std::uint64_t total_ = 0;
   std::size_t size_ = 0;

@@ -453,3 +453,23 @@ TEST_CASE("headers: remove, set and clear keep order and counts; kept storage is
   }
   REQUIRE(h.size() == 12);
 }
+
+TEST_CASE("response head: status line and Date are right for every status in turn", "[http][head]") {
+  // The start of a head is reused while status and second stay the same.
+  for (int status : {200, 404, 200, 200, 503, 401, 401, 200, 299, 599}) {
+    response r;
+    r.status = status;
+    std::string out;
+    serialize_head(r, out, false, "", 0);
+    const std::string line = "HTTP/1.1 " + std::to_string(status) + " ";
+    REQUIRE(out.rfind(line, 0) == 0);
+    const auto eol = out.find("\r\n");
+    CHECK(std::string_view(out).substr(line.size(), eol - line.size()) == reason_phrase(status));
+    const auto date = out.find("\r\nDate: ");
+    REQUIRE(date == eol);
+    const auto date_end = out.find("\r\n", date + 2);
+    CHECK(date_end - (date + 8) == 29);  // "Sun, 22 Nov 2026 21:00:00 GMT"
+    CHECK(std::string_view(out).substr(date_end - 3, 3) == "GMT");
+    CHECK(out.find("Connection: close\r\n\r\n") != std::string::npos);
+  }
+}

@@ -2,11 +2,13 @@
 // (second chance: entries read since they last reached the old end stay).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "rt/hash.hpp"
 #include "rt/ttl_cache.hpp"
 
 using calgate::rt::ttl_cache;
@@ -187,4 +189,43 @@ TEST_CASE("ttl cache: batched reads (prepare, prefetch, get by hash) answer as s
   empty.prefetch(h);
   REQUIRE(empty.get("nobody|1|2", h, 0) != nullptr);
   CHECK(*empty.get("nobody|1|2", h, 0) == 5);
+}
+
+TEST_CASE("seeded hash: spreads similar keys over a table's low bits, and depends on seed and every byte", "[cache]") {
+  using calgate::rt::seeded_hash;
+  // 64k keys like the lookup cache's, into 4096 buckets by the low 12 bits: every
+  // bucket near the mean (16); a weak low-bit mix puts whole runs into a few.
+  std::vector<int> buckets(4096);
+  const std::uint64_t seed = 0x1234abcd5678ef01ULL;
+  for (int i = 0; i < 65536; ++i) ++buckets[seeded_hash(seed, key(i)) & 4095];
+  const auto [lo, hi] = std::minmax_element(buckets.begin(), buckets.end());
+  CHECK(*lo >= 1);
+  CHECK(*hi <= 40);
+  double chi = 0;
+  for (int b : buckets) chi += (b - 16.0) * (b - 16.0) / 16.0;
+  CHECK(chi < 4096 * 1.2);  // about 4095 for a uniform spread
+
+  // Every length from 0 to 70 (all the tail cases); a flip of any one bit of any
+  // byte changes the hash, and about half of its low 16 bits.
+  std::mt19937 rng(3);
+  double changed = 0;
+  int flips = 0;
+  for (std::size_t len = 0; len <= 70; ++len) {
+    std::string k(len, '\0');
+    for (char& c : k) c = static_cast<char>(rng());
+    const std::uint64_t h = seeded_hash(seed, k);
+    CHECK(seeded_hash(seed, k) == h);
+    CHECK(seeded_hash(seed + 1, k) != h);
+    CHECK(seeded_hash(seed, k + "x") != h);
+    for (std::size_t i = 0; i < len; ++i) {
+      std::string f = k;
+      f[i] = static_cast<char>(f[i] ^ (1 << (rng() % 8)));
+      const std::uint64_t g = seeded_hash(seed, f);
+      REQUIRE(g != h);
+      changed += __builtin_popcountll((g ^ h) & 0xffff);
+      ++flips;
+    }
+  }
+  CHECK(changed / flips > 7.0);
+  CHECK(changed / flips < 9.0);
 }

@@ -233,14 +233,29 @@ std::string_view http_date() {
 void serialize_head(const response& r, std::string& out, bool keep_alive, std::string_view request_id,
                     std::uint64_t content_length, bool with_content_length) {
   char num[24];
-  out += "HTTP/1.1 ";
-  auto res = std::to_chars(num, num + sizeof num, r.status);
-  out.append(num, res.ptr);
-  out += ' ';
-  out += reason_phrase(r.status);
-  out += "\r\nDate: ";
-  out += http_date();
-  out += "\r\n";
+  // The status line and the Date field, the same for every response of one
+  // status within a second: composed once, then copied.
+  struct head_start {
+    int status = 0;
+    std::string_view date;
+    std::string text;
+  };
+  thread_local head_start memo;
+  const std::string_view date = http_date();  // changes (its buffer's contents) once a second
+  if (memo.status != r.status || memo.date != date) {
+    memo.status = 0;  // until rebuilt
+    memo.text.assign("HTTP/1.1 ");
+    auto res = std::to_chars(num, num + sizeof num, r.status);
+    memo.text.append(num, res.ptr);
+    memo.text += ' ';
+    memo.text += reason_phrase(r.status);
+    memo.text += "\r\nDate: ";
+    memo.text += date;
+    memo.text += "\r\n";
+    memo.status = r.status;
+    memo.date = std::string_view(memo.text).substr(memo.text.size() - 2 - date.size(), date.size());
+  }
+  out += memo.text;
   auto field = [&](std::string_view name, std::string_view value) {
     // Framing headers are ours; a CR or LF in a field would split the response.
     if (is_framing_field(name) || !safe_field(name, true) || !safe_field(value, false)) return;
@@ -259,7 +274,7 @@ void serialize_head(const response& r, std::string& out, bool keep_alive, std::s
   }
   if (with_content_length) {
     out += "Content-Length: ";
-    res = std::to_chars(num, num + sizeof num, content_length);
+    auto res = std::to_chars(num, num + sizeof num, content_length);
     out.append(num, res.ptr);
     out += "\r\n";
   }
