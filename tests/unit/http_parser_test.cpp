@@ -433,6 +433,24 @@ TEST_CASE("headers: remove, set and clear keep order and counts; kept storage is
   REQUIRE(order == std::vector<std::string>{"C=4", "B=5", "D=6"});
   REQUIRE(h.raw().size() == 3);
 
+  // Copies carry the fields; a moved-from list is empty and usable.
+  headers copy = h;
+  REQUIRE(copy.size() == 3);
+  REQUIRE(*copy.get("d") == "6");
+  headers assigned;
+  assigned = copy;
+  REQUIRE(*assigned.get("b") == "5");
+  headers moved = std::move(copy);
+  REQUIRE(moved.size() == 3);
+  REQUIRE(copy.empty());  // NOLINT: checked on purpose
+  REQUIRE(copy.begin() == copy.end());
+  copy.add("E", "7");
+  REQUIRE(copy.size() == 1);
+  assigned = std::move(moved);
+  REQUIRE(assigned.size() == 3);
+  REQUIRE(moved.empty());  // NOLINT
+  REQUIRE_FALSE(moved.get("b"));
+
   h.clear();
   REQUIRE(h.empty());
   REQUIRE(h.begin() == h.end());

@@ -71,6 +71,22 @@ struct header {
 // allocates nothing for its usual fields.
 class headers {
  public:
+  headers() = default;
+  // Copies the fields (not the kept storage); a moved-from list is empty.
+  headers(const headers& o) : v_(o.v_.begin(), o.v_.begin() + static_cast<std::ptrdiff_t>(o.n_)), n_(o.n_) {}
+  headers(headers&& o) noexcept : v_(std::move(o.v_)), n_(std::exchange(o.n_, 0)) {}
+  headers& operator=(const headers& o) {
+    if (this != &o) *this = headers(o);
+    return *this;
+  }
+  headers& operator=(headers&& o) noexcept {
+    v_ = std::move(o.v_);
+    n_ = std::exchange(o.n_, 0);
+    o.v_.clear();
+    return *this;
+  }
+  ~headers() = default;
+
   void add(std::string name, std::string value);
   // A new, empty field at the end (in kept storage when there is some), for a
   // parser to fill in place.
