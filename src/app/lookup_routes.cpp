@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <memory>
 #include <span>
 #include <unordered_set>
@@ -68,6 +69,32 @@ bool transient(std::error_code ec) {
   }
 }
 
+// The key of a freeBusy busy list's kept rendering: the format, the window
+// (intervals are clipped to it) and the output time zone. Built on the stack;
+// empty (nothing is kept) in the unlikely case a zone name does not fit.
+class freebusy_rendering {
+ public:
+  explicit freebusy_rendering(const google::freebusy_request& q) {
+    char* p = buf_;
+    char* const end = buf_ + sizeof buf_;
+    const std::string_view tag = "google-busy-1|";
+    p = std::copy(tag.begin(), tag.end(), p);
+    p = std::to_chars(p, end, q.time_min.time_since_epoch().count()).ptr;
+    *p++ = '|';
+    p = std::to_chars(p, end, q.time_max.time_since_epoch().count()).ptr;
+    *p++ = '|';
+    const std::string_view zone = q.zone ? q.zone->name() : std::string_view("Z");
+    if (zone.size() > static_cast<std::size_t>(end - p)) return;
+    p = std::copy(zone.begin(), zone.end(), p);
+    size_ = static_cast<std::size_t>(p - buf_);
+  }
+  std::string_view key() const noexcept { return {buf_, size_}; }
+
+ private:
+  char buf_[192];  // the tag, two int64s and any IANA zone name fit
+  std::size_t size_ = 0;
+};
+
 void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups, const config::root& cfg) {
   const config::freebusy_api api = cfg.freebusy_api;
   google::request_limits limits;
@@ -126,6 +153,8 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
     }
     std::size_t intervals = 0;
     for (const auto& u : results) intervals += u.busy.size();
+    // What a kept rendering of a busy list depends on besides the intervals.
+    const freebusy_rendering rendering(q);
     google::response_writer out(q, q.items.size(), intervals);
     for (std::size_t i = 0; i < q.items.size(); ++i) {
       const std::string_view id = q.items[i];
@@ -139,12 +168,17 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
         out.error(id, "global", "internalError");
       } else if (u.error) {
         out.error(id, "global", "notFound");  // unknown, not an address, or not shared: Google says notFound for all
+      } else if (const std::string* kept = rendering.key().empty() ? nullptr : u.busy.rendered(rendering.key())) {
+        out.busy_written(id, *kept);
       } else {
         // Sorted and inside the window; statuses are dropped (Google knows only "busy") and
-        // the writer joins intervals that now touch.
+        // the writer joins intervals that now touch. What it wrote is kept with the
+        // intervals (shared with the cached answer) for the next request of this
+        // window and zone.
         out.begin_busy(id);
         for (const auto& b : u.busy) out.busy(b.start, b.end);
-        out.end_busy();
+        const std::string_view written = out.end_busy();
+        if (!rendering.key().empty()) u.busy.keep_rendered(rendering.key(), written);
       }
     }
     co_return google_json(200, out.finish());

@@ -95,19 +95,19 @@ struct lookup_service::fetched {
   // with the results that read it: replaced, never changed, when another window
   // is asked. Mutable: a memo on an immutable answer, touched only on the loop thread.
   mutable sys_seconds merged_start{}, merged_end{};
-  mutable std::shared_ptr<const std::vector<busy_interval>> merged;
+  mutable std::shared_ptr<const busy_list::shared> merged;
   std::error_code error;  // lookup_errc
   std::string detail;
   std::vector<proto::ews::calendar_event> events;
 
   busy_list busy_in(sys_seconds start, sys_seconds end) const {
     if (!merged || merged_start != start || merged_end != end) {
-      merged = std::make_shared<const std::vector<busy_interval>>(merge_busy(events, start, end));
+      merged = std::make_shared<const busy_list::shared>(busy_list::shared{merge_busy(events, start, end), {}});
       merged_start = start;
       merged_end = end;
     }
     // The caller's next read: the intervals.
-    __builtin_prefetch(merged->data());
+    __builtin_prefetch(merged->busy.data());
     return busy_list(merged);
   }
   // Start reading what a hit reads next (see lookup()): this answer's first
@@ -189,9 +189,13 @@ void lookup_service::remember(const std::string& key, fetched_ptr value) {
   if (opts_.cache_ttl.count() <= 0) return;
   // Transport failures and timeouts are not remembered: the next lookup tries again.
   if (value->error && value->error != lookup_errc::not_found && value->error != lookup_errc::no_access) return;
-  // What the entry holds, roughly: map node, queue node, the key, the answer and its merge memo.
-  std::uint64_t bytes = 160 + 2 * key.size() + sizeof(fetched) + value->detail.size() +
-                        value->events.size() * (sizeof(proto::ews::calendar_event) + 2 * sizeof(busy_interval));
+  // What the entry holds, roughly: map node, queue node, the key, the answer and
+  // its merge memo, with the renderings protocols keep there (≈ 80 bytes an interval each).
+  constexpr std::uint64_t rendered_interval_bytes = 80;
+  std::uint64_t bytes = 160 + 2 * key.size() + sizeof(fetched) + sizeof(busy_list::shared) +
+                        value->detail.size() +
+                        value->events.size() * (sizeof(proto::ews::calendar_event) + 2 * sizeof(busy_interval) +
+                                                busy_list::max_rendered * rendered_interval_bytes);
   for (const auto& e : value->events) {
     if (e.details)
       bytes += sizeof(proto::ews::event_details) + e.details->subject.size() + e.details->location.size() +

@@ -70,11 +70,24 @@ struct event_view {
 
 // A user's busy intervals, shared with the cached answer they were merged from
 // (read-only; no copy per lookup). Reads like a const vector.
+//
+// A protocol may keep its rendering of the intervals with them (a JSON
+// fragment, say): every later result of the same cached answer and window then
+// finds it instead of formatting the intervals again. The key names everything
+// else the rendering depends on (format, window, time zone).
 class busy_list {
  public:
+  struct shared {
+    std::vector<busy_interval> busy;
+    // (key, text), oldest first, at most max_rendered. Mutable: a memo on an
+    // immutable list, touched only on the loop thread.
+    mutable std::vector<std::pair<std::string, std::string>> rendered;
+  };
+  static constexpr std::size_t max_rendered = 2;
+
   busy_list() = default;
-  explicit busy_list(std::shared_ptr<const std::vector<busy_interval>> v) noexcept : v_(std::move(v)) {}
-  const std::vector<busy_interval>& get() const noexcept { return v_ ? *v_ : none(); }
+  explicit busy_list(std::shared_ptr<const shared> v) noexcept : v_(std::move(v)) {}
+  const std::vector<busy_interval>& get() const noexcept { return v_ ? v_->busy : none(); }
   auto begin() const noexcept { return get().begin(); }
   auto end() const noexcept { return get().end(); }
   std::size_t size() const noexcept { return get().size(); }
@@ -83,12 +96,28 @@ class busy_list {
   friend bool operator==(const busy_list& a, const busy_list& b) { return a.get() == b.get(); }
   friend bool operator==(const busy_list& a, const std::vector<busy_interval>& b) { return a.get() == b; }
 
+  // The rendering kept under key, or nullptr.
+  const std::string* rendered(std::string_view key) const noexcept {
+    if (!v_) return nullptr;
+    for (const auto& [k, text] : v_->rendered)
+      if (k == key) return &text;
+    return nullptr;
+  }
+  // Keeps text under key (the oldest rendering goes beyond max_rendered). Nothing
+  // is kept for a list that shares nothing (a default one).
+  void keep_rendered(std::string_view key, std::string_view text) const {
+    if (!v_ || rendered(key)) return;
+    auto& r = v_->rendered;
+    if (r.size() >= max_rendered) r.erase(r.begin());
+    r.emplace_back(std::string(key), std::string(text));
+  }
+
  private:
   static const std::vector<busy_interval>& none() noexcept {
     static const std::vector<busy_interval> empty;
     return empty;
   }
-  std::shared_ptr<const std::vector<busy_interval>> v_;
+  std::shared_ptr<const shared> v_;
 };
 
 struct user_result {

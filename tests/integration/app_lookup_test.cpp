@@ -193,6 +193,28 @@ TEST_CASE("app: freeBusy answers Google's format with busy times in the asked zo
   CHECK(errors_reason(*m, "bob@corp.example") == "tooManyCalendarsRequested");
   CHECK(errors_reason(*m, "u4@corp.example") == "notFound");
 
+  // Busy lists written once are kept with the cached answer, per window and zone:
+  // the same request again gives the same body; other zones and a narrower window
+  // their own times, also once more than two renderings were asked for.
+  const std::string berlin_request = "{" + monday + R"(,"timeZone":"Europe/Berlin","items":[{"id":"alice@corp.example"},)"
+                                     R"({"id":"bob@partner-cal.example"},{"id":"nobody@corp.example"},{"id":"dave@corp.example"},)"
+                                     R"({"id":"carol@corp.example"},{"id":"alice@corp.example"}]})";
+  CHECK(freebusy(r.port, berlin_request).body == a.body);
+  auto kolkata = freebusy(r.port, "{" + monday + R"(,"timeZone":"Asia/Kolkata","items":[{"id":"alice@corp.example"}]})");
+  auto k = json::document::parse(kolkata.body);
+  REQUIRE(k);
+  CHECK(k->get_string("/calendars/alice@corp.example/busy/0/start").value_or("") == "2031-05-12T12:30:00+05:30");
+  CHECK(k->get_string("/calendars/alice@corp.example/busy/3/end").value_or("") == "2031-05-12T19:00:00+05:30");
+  CHECK(freebusy(r.port, berlin_request).body == a.body);  // its rendering was dropped or kept: the same either way
+  auto narrow = freebusy(r.port, R"({"timeMin":"2031-05-12T08:30:00Z","timeMax":"2031-05-12T09:00:00Z",)"
+                                 R"("timeZone":"Europe/Berlin","items":[{"id":"alice@corp.example"}]})");
+  auto n = json::document::parse(narrow.body);
+  INFO(narrow.body);
+  REQUIRE(n);
+  REQUIRE(n->get_array("/calendars/alice@corp.example/busy")->size() == 1);
+  CHECK(n->get_string("/calendars/alice@corp.example/busy/0/start").value_or("") == "2031-05-12T10:30:00+02:00");
+  CHECK(n->get_string("/calendars/alice@corp.example/busy/0/end").value_or("") == "2031-05-12T11:00:00+02:00");
+
   // A larger request (repeats found through a set): 20 ids, 10 distinct, 5 looked up, 5 refused.
   std::string items;
   for (int round = 0; round < 2; ++round)

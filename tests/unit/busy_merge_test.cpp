@@ -1,10 +1,12 @@
 // Turning events into busy intervals: overlaps, statuses, clipping, and the
-// status-free join the Google format needs.
+// status-free join the Google format needs, and the renderings a busy list keeps.
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <random>
 
 #include "svc/busy_merge.hpp"
+#include "svc/lookup.hpp"
 
 using namespace calgate;
 using svc::busy_interval;
@@ -92,4 +94,27 @@ TEST_CASE("busy merge: random events give sorted, non-overlapping intervals cove
       }
     }
   }
+}
+
+TEST_CASE("busy list: renderings are kept per key, at most max_rendered, shared by copies", "[busy]") {
+  using calgate::svc::busy_list;
+  busy_list none;
+  none.keep_rendered("k", "text");
+  CHECK(none.rendered("k") == nullptr);  // a default list shares nothing to keep it in
+
+  auto shared = std::make_shared<busy_list::shared>();
+  const busy_list a(shared), b(shared);
+  CHECK(a.rendered("zone-1") == nullptr);
+  a.keep_rendered("zone-1", "one");
+  REQUIRE(b.rendered("zone-1") != nullptr);  // the copy sees it: it lives with the intervals
+  CHECK(*b.rendered("zone-1") == "one");
+  b.keep_rendered("zone-1", "other");  // a kept rendering is not replaced
+  CHECK(*a.rendered("zone-1") == "one");
+  a.keep_rendered("zone-2", "two");
+  a.keep_rendered("zone-3", "three");  // the oldest goes
+  CHECK(a.rendered("zone-1") == nullptr);
+  CHECK(*a.rendered("zone-2") == "two");
+  CHECK(*a.rendered("zone-3") == "three");
+  CHECK(shared->rendered.size() == busy_list::max_rendered);
+  CHECK(a.rendered("zone-") == nullptr);  // whole keys only
 }

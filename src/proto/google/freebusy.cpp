@@ -213,6 +213,14 @@ void response_writer::begin_busy(std::string_view id) {
   open_calendar(id);
   put(R"("busy":[)");
   first_interval_ = true;
+  busy_at_ = at_;
+}
+
+void response_writer::busy_written(std::string_view id, std::string_view intervals) {
+  open_calendar(id);
+  put(R"("busy":[)");
+  put(intervals);
+  put("]}");
 }
 
 void response_writer::busy(std::chrono::sys_seconds start, std::chrono::sys_seconds end) {
@@ -245,9 +253,11 @@ void response_writer::flush_pending() {
   pending_.reset();
 }
 
-void response_writer::end_busy() {
+std::string_view response_writer::end_busy() {
   flush_pending();
+  const std::size_t from = busy_at_, size = at_ - busy_at_;
   put("]}");
+  return {out_.data() + from, size};
 }
 
 void response_writer::error(std::string_view id, std::string_view domain, std::string_view reason) {

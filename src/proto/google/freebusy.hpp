@@ -169,7 +169,12 @@ class response_writer {
   // window; overlapping and touching ones are joined.
   void begin_busy(std::string_view id);
   void busy(std::chrono::sys_seconds start, std::chrono::sys_seconds end);
-  void end_busy();
+  // Returns what was written between the list's brackets (valid until the next
+  // write): it depends only on the intervals, the window and the time zone, so a
+  // caller may keep it and write it again with busy_written().
+  std::string_view end_busy();
+  // One calendar's busy list as end_busy() returned it for the same window and zone.
+  void busy_written(std::string_view id, std::string_view intervals);
   // A calendar that could not be answered.
   void error(std::string_view id, std::string_view domain, std::string_view reason);
   // The body.
@@ -196,6 +201,7 @@ class response_writer {
   const freebusy_request& r_;
   std::string out_;
   std::size_t at_ = 0;  // bytes written
+  std::size_t busy_at_ = 0;  // where the open busy list's intervals begin
   bool first_calendar_ = true, first_interval_ = true;
   std::optional<std::pair<std::chrono::sys_seconds, std::chrono::sys_seconds>> pending_;  // not yet written (may grow)
 };
