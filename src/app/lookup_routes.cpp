@@ -71,7 +71,8 @@ bool transient(std::error_code ec) {
 
 // The key of a freeBusy busy list's kept rendering: the format, the window
 // (intervals are clipped to it) and the output time zone. Built on the stack;
-// empty (nothing is kept) in the unlikely case a zone name does not fit.
+// empty (busy_list then neither finds nor keeps one) in the unlikely case a
+// zone name does not fit.
 class freebusy_rendering {
  public:
   explicit freebusy_rendering(const google::freebusy_request& q) {
@@ -168,7 +169,7 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
         out.error(id, "global", "internalError");
       } else if (u.error) {
         out.error(id, "global", "notFound");  // unknown, not an address, or not shared: Google says notFound for all
-      } else if (const std::string* kept = rendering.key().empty() ? nullptr : u.busy.rendered(rendering.key())) {
+      } else if (const std::string* kept = u.busy.rendered(rendering.key())) {
         out.busy_written(id, *kept);
       } else {
         // Sorted and inside the window; statuses are dropped (Google knows only "busy") and
@@ -177,8 +178,7 @@ void add_freebusy_route(net::http::router& routes, svc::lookup_service* lookups,
         // window and zone.
         out.begin_busy(id);
         for (const auto& b : u.busy) out.busy(b.start, b.end);
-        const std::string_view written = out.end_busy();
-        if (!rendering.key().empty()) u.busy.keep_rendered(rendering.key(), written);
+        u.busy.keep_rendered(rendering.key(), out.end_busy());
       }
     }
     co_return google_json(200, out.finish());

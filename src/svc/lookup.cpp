@@ -316,8 +316,8 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
   };
 
   const std::int64_t fs = floor_day(start), fe = ceil_day(end);
-  const window_suffix key_suffix(fs, fe);
-  const std::string_view suffix = key_suffix;
+  const window_suffix window(fs, fe);
+  const std::string_view suffix = window;
   // address + window: the cache and flight key, built in the service's scratch
   // (copied only for a miss). Always rebuilt before use after a suspension.
   std::string& key = key_scratch_;
@@ -426,7 +426,7 @@ rt::task<std::vector<user_result>> lookup_service::lookup(std::vector<std::strin
     if (!slot_by_address.empty()) slot_by_address.emplace(address, slot);
     fetched_ptr hit = std::move(early);
     if (!hit) {
-      key.assign(address).append(key_suffix);
+      key.assign(address).append(suffix);
       hit = cached(key);
     }
     if (hit) {

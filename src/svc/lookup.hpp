@@ -96,9 +96,10 @@ class busy_list {
   friend bool operator==(const busy_list& a, const busy_list& b) { return a.get() == b.get(); }
   friend bool operator==(const busy_list& a, const std::vector<busy_interval>& b) { return a.get() == b; }
 
-  // The rendering kept under key, or nullptr.
+  // The rendering kept under key, or nullptr. An empty key names nothing: a
+  // caller that cannot name a rendering neither finds nor keeps one.
   const std::string* rendered(std::string_view key) const noexcept {
-    if (!v_) return nullptr;
+    if (!v_ || key.empty()) return nullptr;
     for (const auto& [k, text] : v_->rendered)
       if (k == key) return &text;
     return nullptr;
@@ -106,7 +107,7 @@ class busy_list {
   // Keeps text under key (the oldest rendering goes beyond max_rendered). Nothing
   // is kept for a list that shares nothing (a default one).
   void keep_rendered(std::string_view key, std::string_view text) const {
-    if (!v_ || rendered(key)) return;
+    if (!v_ || key.empty() || rendered(key)) return;
     auto& r = v_->rendered;
     if (r.size() >= max_rendered) r.erase(r.begin());
     r.emplace_back(std::string(key), std::string(text));

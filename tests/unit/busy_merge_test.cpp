@@ -117,4 +117,7 @@ TEST_CASE("busy list: renderings are kept per key, at most max_rendered, shared 
   CHECK(*a.rendered("zone-3") == "three");
   CHECK(shared->rendered.size() == busy_list::max_rendered);
   CHECK(a.rendered("zone-") == nullptr);  // whole keys only
+  a.keep_rendered("", "unnamed");  // an empty key names nothing
+  CHECK(a.rendered("") == nullptr);
+  CHECK(*a.rendered("zone-3") == "three");
 }

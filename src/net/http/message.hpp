@@ -107,7 +107,7 @@ class headers {
   auto begin() const noexcept { return v_.cbegin(); }
   auto end() const noexcept { return v_.cbegin() + static_cast<std::ptrdiff_t>(n_); }
   std::span<header> raw() noexcept { return {v_.data(), n_}; }
-  header& operator[](std::size_t i) noexcept { return v_[i]; }
+  header& back() noexcept { return v_[n_ - 1]; }  // the last field (there must be one)
 
   static constexpr std::size_t spare_fields = 8;
   static constexpr std::size_t spare_bytes = 128;  // a kept name or value holds at most this much

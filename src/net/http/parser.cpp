@@ -22,8 +22,6 @@ class parser_core {
     scan_ = scan_state{};
     started_ = headers_done_ = complete_ = keep_alive_ = expect_continue_ = false;
     header_count_ = 0;
-    field_.clear();
-    value_.clear();
     field_open_ = false;
     error_status_ = 0;
     error_.clear();
@@ -192,20 +190,18 @@ class parser_core {
   }
   // A field is written straight into the message's header list (in storage
   // kept from earlier messages); trailers (of responses; a request's are
-  // refused) go to scratch buffers and are dropped.
+  // refused) are dropped unread.
   static int on_header_field(llhttp_t* p, const char* at, size_t n) {
     parser_core* s = self(p);
     if (s->headers_done_) {
       if (s->type_ == HTTP_REQUEST) return user_error(p, 400, "trailer fields are not accepted");
-      s->field_.append(at, n);
       return 0;
     }
     if (!s->field_open_) {
       s->hdrs().add_empty();
       s->field_open_ = true;
     }
-    http::headers& h = s->hdrs();
-    h[h.size() - 1].name.append(at, n);
+    s->hdrs().back().name.append(at, n);
     return 0;
   }
   static int on_header_field_complete(llhttp_t* p) {
@@ -216,25 +212,16 @@ class parser_core {
   }
   static int on_header_value(llhttp_t* p, const char* at, size_t n) {
     parser_core* s = self(p);
-    if (s->headers_done_) {
-      s->value_.append(at, n);
-      return 0;
-    }
+    if (s->headers_done_) return 0;  // a trailer
     if (!s->field_open_) return user_error(p, 400, "header value without a field name");
-    http::headers& h = s->hdrs();
-    h[h.size() - 1].value.append(at, n);
+    s->hdrs().back().value.append(at, n);
     return 0;
   }
   static int on_header_value_complete(llhttp_t* p) {
     parser_core* s = self(p);
-    if (s->headers_done_) {
-      s->field_.clear();
-      s->value_.clear();
-      return 0;
-    }
+    if (s->headers_done_) return 0;  // a trailer
     if (!s->field_open_) return user_error(p, 400, "header value without a field name");
-    http::headers& h = s->hdrs();
-    std::string& v = h[h.size() - 1].value;
+    std::string& v = s->hdrs().back().value;
     // llhttp keeps trailing whitespace of a value; RFC 9110 says to drop it.
     std::size_t end = v.size();
     while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t')) --end;
@@ -331,8 +318,6 @@ class parser_core {
   scan_state scan_;
   std::size_t header_count_ = 0;
   bool field_open_ = false;  // a field's name was begun (its value is not complete yet)
-  std::string field_;        // a trailer field's name and value (dropped)
-  std::string value_;
 };
 
 }  // namespace calgate::net::http::detail

@@ -90,7 +90,6 @@ api_error invalid_items(std::string message) {
   return make_error(400, "global", "invalid", std::move(message), "items", "parameter");
 }
 
-
 std::variant<freebusy_request, api_error> read_request(const json::view& root, const request_limits& lim,
                                                        std::size_t body_bytes) {
   freebusy_request out;
@@ -197,9 +196,13 @@ void response_writer::put_json_string(std::string_view s) {
     at_ += s.size() + 2;
     return;
   }
-  out_.resize(at_);  // escaping appends to the string itself
+  // Escaping appends to the string itself: cut it to what is written, append,
+  // then give back the room ahead.
+  const std::size_t sized = out_.size();
+  out_.resize(at_);
   rt::append_json_string(out_, s);
   at_ = out_.size();
+  if (at_ < sized) out_.resize(sized);
 }
 
 void response_writer::open_calendar(std::string_view id) {

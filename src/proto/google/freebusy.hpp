@@ -8,12 +8,12 @@
 // §1.6). Where Google's behaviour is not confirmed the choice is noted below.
 #include <algorithm>
 #include <chrono>
-#include <initializer_list>
-#include <iterator>
-#include <stdexcept>
 #include <cstddef>
 #include <cstring>
+#include <initializer_list>
+#include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
